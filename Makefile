@@ -1,0 +1,53 @@
+# Two commands matter on a fresh machine: `make demo` and `make test`.
+SHELL := /bin/bash
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+UV := $(PY) -m uv
+export UV_LINK_MODE := copy
+
+.PHONY: demo test lint typecheck unit bench clean venv dev-venv
+
+$(BIN)/python:
+	$(PY) -m uv --version >/dev/null 2>&1 || $(PY) -m pip install -q uv
+	$(UV) venv -q $(VENV)
+
+# A stamp per install flavour so edits to pyproject.toml re-install.
+$(VENV)/.demo-installed: pyproject.toml | $(BIN)/python
+	$(UV) pip install -q --python $(BIN)/python -e ".[demo]"
+	touch $@
+
+$(VENV)/.dev-installed: pyproject.toml | $(BIN)/python
+	$(UV) pip install -q --python $(BIN)/python -e ".[dev]"
+	touch $@ $(VENV)/.demo-installed
+
+venv: $(VENV)/.demo-installed
+dev-venv: $(VENV)/.dev-installed
+
+demo: $(VENV)/.demo-installed
+	cd examples && ../$(BIN)/python train_digits.py
+	cd examples && ../$(BIN)/mltrail runs ls --project digits
+	@echo
+	@echo "Look further (from examples/):"
+	@echo "  ../$(BIN)/mltrail runs show <RUN_ID>        # params, summary, metrics of one run"
+	@echo "  ../$(BIN)/mltrail runs diff <RUN_A> <RUN_B> # what differs between two runs"
+	@echo "  ../$(BIN)/mltrail runs ls --json           # machine-readable"
+
+lint: $(VENV)/.dev-installed
+	$(BIN)/ruff check src tests bench examples
+	$(BIN)/ruff format --check src tests bench examples
+
+typecheck: $(VENV)/.dev-installed
+	$(BIN)/mypy
+
+unit: $(VENV)/.dev-installed
+	bash .ci/services.sh
+	$(BIN)/python -m pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
+
+test: lint typecheck unit
+
+bench: $(VENV)/.dev-installed
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
+
+clean:
+	rm -rf $(VENV) .mltrail examples/.mltrail .pytest_cache .mypy_cache .ruff_cache

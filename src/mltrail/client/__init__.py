@@ -1,0 +1,1 @@
+"""The client side: live runs (hot path, spool, writer) and the read-side Client."""

@@ -1,0 +1,101 @@
+"""Frozen records shared by every layer (store, client, CLI, server)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = [
+    "RUN_STATUSES",
+    "TERMINAL_STATUSES",
+    "MetricPoint",
+    "MetricSummary",
+    "Project",
+    "RunRecord",
+]
+
+RUN_STATUSES = ("running", "finished", "failed", "killed", "crashed")
+TERMINAL_STATUSES = frozenset({"finished", "failed", "killed", "crashed"})
+
+
+@dataclass(frozen=True, slots=True)
+class Project:
+    id: int
+    name: str
+    created_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class MetricPoint:
+    """One logged value of a metric series. ``value`` may be NaN or ±inf."""
+
+    step: int
+    value: float
+    timestamp: float
+
+    def __eq__(self, other: object) -> bool:  # NaN == NaN for points, unlike floats
+        if not isinstance(other, MetricPoint):
+            return NotImplemented
+        same_value = self.value == other.value or (
+            math.isnan(self.value) and math.isnan(other.value)
+        )
+        return self.step == other.step and same_value and self.timestamp == other.timestamp
+
+    def __hash__(self) -> int:
+        return hash((self.step, self.timestamp))
+
+
+@dataclass(frozen=True, slots=True)
+class MetricSummary:
+    """Per (run, key) aggregate kept up to date on every write.
+
+    ``last`` is the value at the highest step (ties: the latest write). ``min`` and
+    ``max`` ignore NaN; they are None when every value is NaN.
+    """
+
+    key: str
+    last: float
+    last_step: int
+    last_timestamp: float
+    min: float | None
+    max: float | None
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
+class RunRecord:
+    """Everything stored about a run, as the read side returns it."""
+
+    id: str
+    project: str
+    name: str
+    status: str
+    created_at: float
+    started_at: float
+    ended_at: float | None
+    heartbeat_at: float | None
+    exit_reason: str | None
+    exit_code: int | None
+    user: str | None
+    group: str | None
+    job_type: str | None
+    parent_id: str | None
+    notes: str
+    config: dict[str, Any] = field(default_factory=dict)  # flattened "a.b" -> value
+    tags: dict[str, str] = field(default_factory=dict)
+    metrics: dict[str, MetricSummary] = field(default_factory=dict)
+    summary_overrides: dict[str, Any] = field(default_factory=dict)
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def summary(self) -> dict[str, Any]:
+        """Last value of every metric, overridden by values set explicitly."""
+        out: dict[str, Any] = {k: s.last for k, s in sorted(self.metrics.items())}
+        out.update(self.summary_overrides)
+        return out
+
+    @property
+    def duration(self) -> float | None:
+        end = self.ended_at if self.ended_at is not None else self.heartbeat_at
+        return None if end is None else max(0.0, end - self.started_at)

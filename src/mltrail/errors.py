@@ -1,0 +1,205 @@
+"""Every exception mltrail raises on purpose.
+
+One root, :class:`MltrailError`. Each class carries the HTTP status the server answers
+with and the exit code the CLI ends with, so neither needs a lookup table. Errors of
+the libraries underneath (SQLAlchemy, botocore, httpx, OS errors) are translated at the
+boundary where they happen and chained with ``from exc``::
+
+    MltrailError
+    ├── ConfigurationError                 bad URI, bad setting
+    │   └── ExtraNotInstalled              optional dependency missing (says which extra)
+    ├── ValidationError (ValueError)       the caller passed something unusable
+    │   ├── InvalidKeyError                metric/param/tag key empty, too long, bad chars
+    │   ├── InvalidValueError              metric value not a real number, etc.
+    │   ├── ConfigConflictError            changing an already-logged param
+    │   └── QuerySyntaxError               search expression does not parse
+    ├── NotFoundError (KeyError)
+    │   ├── ProjectNotFound
+    │   ├── RunNotFound
+    │   └── ObjectNotFound
+    ├── ConflictError                      state does not allow the operation
+    │   ├── RunFinishedError               log/update after finish()
+    │   ├── RunAlreadyExists               init(resume="never") with a taken id
+    │   └── RunStillActive                 resume of a run another live process writes
+    ├── StoreError                         the metadata store failed
+    │   ├── StoreUnavailable               database/server cannot be reached
+    │   └── SchemaVersionError             store written by a newer/unknown mltrail
+    ├── ObjectStoreError                   the blob store failed
+    │   └── ObjectCorrupted                content does not match its hash
+    └── SpoolError                         local spool file unreadable
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ConfigConflictError",
+    "ConfigurationError",
+    "ConflictError",
+    "ExtraNotInstalled",
+    "InvalidKeyError",
+    "InvalidValueError",
+    "MltrailError",
+    "NotFoundError",
+    "ObjectCorrupted",
+    "ObjectNotFound",
+    "ObjectStoreError",
+    "ProjectNotFound",
+    "QuerySyntaxError",
+    "RunAlreadyExists",
+    "RunFinishedError",
+    "RunNotFound",
+    "RunStillActive",
+    "SchemaVersionError",
+    "SpoolError",
+    "StoreError",
+    "StoreUnavailable",
+    "ValidationError",
+]
+
+
+class MltrailError(Exception):
+    """Root of every error mltrail raises on purpose.
+
+    ``code`` is a stable machine-readable name (the class name in snake case unless
+    set), ``http_status`` what the server answers, ``exit_code`` what the CLI exits with.
+    """
+
+    http_status: int = 500
+    exit_code: int = 1
+    code: str = "internal_error"
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        self.message = message
+        self.hint = hint
+        super().__init__(message if hint is None else f"{message}\n  hint: {hint}")
+
+
+class ConfigurationError(MltrailError):
+    """A setting, URI or environment variable is wrong."""
+
+    http_status = 500
+    exit_code = 78  # EX_CONFIG
+    code = "configuration_error"
+
+
+class ExtraNotInstalled(ConfigurationError, ImportError):
+    """An optional dependency is missing; the message names the extra to install."""
+
+    code = "extra_not_installed"
+
+    def __init__(self, module: str, extra: str, purpose: str) -> None:
+        super().__init__(
+            f"{purpose} needs the Python package {module!r}, which is not installed",
+            hint=f"pip install 'mltrail[{extra}]'",
+        )
+        self.module = module
+        self.extra = extra
+
+
+class ValidationError(MltrailError, ValueError):
+    """The caller passed a value mltrail cannot use."""
+
+    http_status = 400
+    exit_code = 2
+    code = "invalid_argument"
+
+
+class InvalidKeyError(ValidationError):
+    code = "invalid_key"
+
+
+class InvalidValueError(ValidationError):
+    code = "invalid_value"
+
+
+class ConfigConflictError(ValidationError):
+    """A param that is already logged was given a different value."""
+
+    http_status = 409
+    code = "config_conflict"
+
+
+class QuerySyntaxError(ValidationError):
+    """A search expression does not parse.
+
+    ``position`` is the 0-based offset of the offending character in ``query``;
+    ``str(err)`` shows the query with a caret under that position.
+    """
+
+    code = "query_syntax_error"
+
+    def __init__(self, reason: str, query: str, position: int) -> None:
+        self.reason = reason
+        self.query = query
+        self.position = position
+        caret = " " * position + "^"
+        super().__init__(f"{reason} at position {position}\n  {query}\n  {caret}")
+
+
+class NotFoundError(MltrailError, KeyError):
+    http_status = 404
+    exit_code = 4
+    code = "not_found"
+
+    def __str__(self) -> str:  # KeyError would repr() the message
+        return Exception.__str__(self)
+
+
+class ProjectNotFound(NotFoundError):
+    code = "project_not_found"
+
+
+class RunNotFound(NotFoundError):
+    code = "run_not_found"
+
+
+class ObjectNotFound(NotFoundError):
+    code = "object_not_found"
+
+
+class ConflictError(MltrailError):
+    http_status = 409
+    exit_code = 5
+    code = "conflict"
+
+
+class RunFinishedError(ConflictError):
+    code = "run_finished"
+
+
+class RunAlreadyExists(ConflictError):
+    code = "run_already_exists"
+
+
+class RunStillActive(ConflictError):
+    code = "run_still_active"
+
+
+class StoreError(MltrailError):
+    http_status = 500
+    exit_code = 6
+    code = "store_error"
+
+
+class StoreUnavailable(StoreError):
+    http_status = 503
+    code = "store_unavailable"
+
+
+class SchemaVersionError(StoreError):
+    code = "schema_version_error"
+
+
+class ObjectStoreError(MltrailError):
+    http_status = 500
+    exit_code = 7
+    code = "object_store_error"
+
+
+class ObjectCorrupted(ObjectStoreError):
+    code = "object_corrupted"
+
+
+class SpoolError(MltrailError):
+    exit_code = 8
+    code = "spool_error"

@@ -1,0 +1,108 @@
+"""The metadata store: one protocol, chosen by URI.
+
+``open_store(uri)`` returns the store for a tracking URI (``sqlite:///...`` or
+``postgresql://...``); the client never knows which one it talks to.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from mltrail.entities import MetricSummary, Project, RunRecord
+    from mltrail.series import Series
+
+__all__ = ["Store", "close_all", "open_store"]
+
+
+class Store(Protocol):
+    """What the client, the CLI and the server need from a metadata store."""
+
+    uri: str
+
+    def close(self) -> None: ...
+
+    def get_or_create_project(self, name: str) -> Project: ...
+
+    def list_projects(self) -> list[tuple[Project, int]]: ...
+
+    def create_run(
+        self,
+        *,
+        run_id: str,
+        project: str,
+        name: str | None,
+        user: str | None,
+        group: str | None,
+        job_type: str | None,
+        parent_id: str | None,
+        notes: str,
+        tags: Mapping[str, str],
+        metadata: Mapping[str, Any],
+        started_at: float,
+    ) -> RunRecord: ...
+
+    def get_run(self, run_id: str) -> RunRecord: ...
+
+    def list_runs(
+        self, project: str | None = None, *, limit: int | None = None
+    ) -> list[RunRecord]: ...
+
+    def update_run(self, run_id: str, **fields: Any) -> None: ...
+
+    def log_params(
+        self, run_id: str, params: Mapping[str, Any], *, allow_change: bool = False
+    ) -> None: ...
+
+    def set_tags(self, run_id: str, tags: Mapping[str, str]) -> None: ...
+
+    def delete_tag(self, run_id: str, key: str) -> None: ...
+
+    def set_summary(self, run_id: str, values: Mapping[str, Any]) -> None: ...
+
+    def write_metrics(
+        self,
+        run_id: str,
+        batch: Mapping[str, Series],
+        *,
+        spool_id: str | None = None,
+        spool_offset: int | None = None,
+    ) -> None: ...
+
+    def spool_offset(self, spool_id: str) -> int: ...
+
+    def forget_spool(self, spool_id: str) -> None: ...
+
+    def metric_history(self, run_id: str, key: str) -> Series: ...
+
+    def metric_summaries(self, run_id: str) -> dict[str, MetricSummary]: ...
+
+    def mark_stale_runs_crashed(self, older_than: float) -> list[str]: ...
+
+
+_STORES: dict[str, Store] = {}
+_LOCK = threading.Lock()
+
+
+def open_store(uri: str) -> Store:
+    """The store for ``uri`` (already resolved by ``mltrail.config.resolve_uri``).
+
+    One instance per URI per process: engines and connection pools are shared.
+    """
+    with _LOCK:
+        store = _STORES.get(uri)
+        if store is None:
+            from mltrail.store.sql.store import SqlStore
+
+            store = _STORES[uri] = SqlStore(uri)
+        return store
+
+
+def close_all() -> None:
+    """Dispose of every open store (tests, forks)."""
+    with _LOCK:
+        for store in _STORES.values():
+            store.close()
+        _STORES.clear()

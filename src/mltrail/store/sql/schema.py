@@ -1,0 +1,121 @@
+"""The metadata schema, as SQLAlchemy Core tables.
+
+Alembic migrations in ``migrations/versions`` own the real schema; these table objects
+are what queries are built from. ``tests/store/test_migrations.py`` checks that the two
+agree (autogenerate finds no difference) and that ``HEAD`` is Alembic's head.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+#: Every revision this version of mltrail knows, oldest first.
+REVISIONS = ("0001_initial",)
+HEAD = REVISIONS[-1]
+
+KEY_LEN = 250  # longest metric/param/tag key
+RUN_ID_LEN = 64
+
+metadata = MetaData()
+
+projects = Table(
+    "projects",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(KEY_LEN), nullable=False, unique=True),
+    Column("created_at", Float, nullable=False),
+)
+
+runs = Table(
+    "runs",
+    metadata,
+    Column("id", String(RUN_ID_LEN), primary_key=True),
+    Column("project_id", Integer, ForeignKey("projects.id"), nullable=False),
+    Column("seq", Integer, nullable=False),
+    Column("name", String(KEY_LEN), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("started_at", Float, nullable=False),
+    Column("ended_at", Float),
+    Column("heartbeat_at", Float),
+    Column("exit_reason", Text),
+    Column("exit_code", Integer),
+    Column("user", String(KEY_LEN)),
+    Column("group_name", String(KEY_LEN)),
+    Column("job_type", String(KEY_LEN)),
+    Column("parent_id", String(RUN_ID_LEN)),
+    Column("notes", Text, nullable=False),
+    Column("summary_json", Text, nullable=False),  # explicit summary overrides
+    Column("metadata_json", Text, nullable=False),  # captured system/git/env info
+    Index("ix_runs_project_created", "project_id", "created_at"),
+    Index("ix_runs_parent", "parent_id"),
+)
+
+params = Table(
+    "params",
+    metadata,
+    Column("run_id", String(RUN_ID_LEN), ForeignKey("runs.id"), primary_key=True),
+    Column("key", String(KEY_LEN), primary_key=True),
+    Column("value_json", Text, nullable=False),
+    Column("value_num", Float),  # set when the value is (or reads as) a number
+)
+
+tags = Table(
+    "tags",
+    metadata,
+    Column("run_id", String(RUN_ID_LEN), ForeignKey("runs.id"), primary_key=True),
+    Column("key", String(KEY_LEN), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+# A contiguous block of one series: steps (int64), values and timestamps (float64),
+# packed and zlib-compressed (see store/sql/chunks.py). Never a row per point.
+metric_chunks = Table(
+    "metric_chunks",
+    metadata,
+    Column("run_id", String(RUN_ID_LEN), ForeignKey("runs.id"), primary_key=True),
+    Column("key", String(KEY_LEN), primary_key=True),
+    Column("seq", Integer, primary_key=True),
+    Column("first_step", BigInteger, nullable=False),
+    Column("last_step", BigInteger, nullable=False),
+    Column("num_points", Integer, nullable=False),
+    Column("ordered", Boolean, nullable=False),  # steps strictly increasing inside
+    Column("data", LargeBinary, nullable=False),
+)
+
+# One row per (run, key), updated with every batch: what tables and search read.
+metric_summary = Table(
+    "metric_summary",
+    metadata,
+    Column("run_id", String(RUN_ID_LEN), ForeignKey("runs.id"), primary_key=True),
+    Column("key", String(KEY_LEN), primary_key=True),
+    Column("last_value", Float),  # NULL when last_is_nan (SQLite cannot store NaN)
+    Column("last_is_nan", Boolean, nullable=False),
+    Column("last_step", BigInteger, nullable=False),
+    Column("last_timestamp", Float, nullable=False),
+    Column("min_value", Float),
+    Column("max_value", Float),
+    Column("num_points", BigInteger, nullable=False),
+)
+
+# How far each spool file has been written to the store (exactly-once replay).
+spool_commits = Table(
+    "spool_commits",
+    metadata,
+    Column("spool_id", String(64), primary_key=True),
+    Column("run_id", String(RUN_ID_LEN), nullable=False),
+    Column("offset", BigInteger, nullable=False),
+)

@@ -1,0 +1,549 @@
+"""The SQL metadata store (SQLite and PostgreSQL through SQLAlchemy Core)."""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import Connection, delete, func, insert, select, update
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError, SQLAlchemyError
+
+from mltrail.entities import MetricSummary, Project, RunRecord
+from mltrail.errors import (
+    ConfigConflictError,
+    InvalidValueError,
+    ProjectNotFound,
+    RunAlreadyExists,
+    RunNotFound,
+    StoreError,
+    StoreUnavailable,
+)
+from mltrail.series import Series, merge_chunks
+from mltrail.store.sql import schema as s
+from mltrail.store.sql.chunks import MAX_CHUNK, OPEN_CHUNK, pack, unpack
+from mltrail.store.sql.engine import WRITE, ensure_schema, make_engine, redact
+
+__all__ = ["SqlStore", "encode_param"]
+
+_IN_BATCH = 500  # keys/ids per IN (...) list
+_RUN_FIELDS = {
+    "name",
+    "status",
+    "ended_at",
+    "heartbeat_at",
+    "exit_reason",
+    "exit_code",
+    "notes",
+    "group",
+    "job_type",
+    "started_at",
+    "metadata",
+}
+
+
+def encode_param(value: Any) -> tuple[str, float | None]:
+    """A param's stored form: its JSON text, and its number when it is or reads as one.
+
+    Strings that read as numbers (``"0.01"``) get a number too, so that search compares
+    them as numbers. Booleans are not numbers.
+    """
+    text = json.dumps(value, sort_keys=True, ensure_ascii=False, allow_nan=True)
+    num: float | None = None
+    if isinstance(value, bool) or value is None:
+        num = None
+    elif isinstance(value, (int, float)):
+        num = float(value)
+    elif isinstance(value, str):
+        try:
+            num = float(value.strip())
+        except ValueError:
+            num = None
+    if num is not None and math.isnan(num):
+        num = None
+    return text, num
+
+
+def _chunks(seq: Sequence[str], n: int = _IN_BATCH) -> Iterator[Sequence[str]]:
+    for i in range(0, len(seq), n):
+        yield seq[i : i + n]
+
+
+class SqlStore:
+    """A :class:`mltrail.store.Store` on SQLite or PostgreSQL."""
+
+    def __init__(self, uri: str) -> None:
+        self.uri = uri
+        self.engine = make_engine(uri)
+        ensure_schema(self.engine, uri)
+        self.dialect = self.engine.dialect.name
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # -- plumbing --------------------------------------------------------------
+
+    @contextmanager
+    def _translate(self) -> Iterator[None]:
+        try:
+            yield
+        except OperationalError as exc:
+            raise StoreUnavailable(
+                f"the tracking store {redact(self.uri)} failed: {exc.orig}",
+                hint="check that the database is reachable and the disk is not full; "
+                "nothing logged is lost while the run's spool file is kept",
+            ) from exc
+        except (DBAPIError, SQLAlchemyError) as exc:
+            raise StoreError(f"the tracking store {redact(self.uri)} failed: {exc}") from exc
+
+    @contextmanager
+    def _write(self) -> Iterator[Connection]:
+        with self._translate(), self.engine.connect() as conn:
+            conn = conn.execution_options(**{WRITE: True})
+            with conn.begin():
+                yield conn
+
+    @contextmanager
+    def _read(self) -> Iterator[Connection]:
+        with self._translate(), self.engine.connect() as conn, conn.begin():
+            yield conn
+
+    def _upsert(self, table: Any, rows: list[dict[str, Any]], keys: list[str]) -> Any:
+        stmt: Any
+        if self.dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+            stmt = pg_insert(table)
+        else:
+            from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+            stmt = sqlite_insert(table)
+        cols = [c.name for c in table.columns if c.name not in keys]
+        return stmt.on_conflict_do_update(
+            index_elements=keys, set_={c: stmt.excluded[c] for c in cols}
+        )
+
+    # -- projects --------------------------------------------------------------
+
+    def get_or_create_project(self, name: str) -> Project:
+        with self._write() as conn:
+            return self._project(conn, name, create=True)
+
+    def _project(self, conn: Connection, name: str, *, create: bool) -> Project:
+        row = conn.execute(select(s.projects).where(s.projects.c.name == name)).first()
+        if row is None:
+            if not create:
+                raise ProjectNotFound(f"no project named {name!r}")
+            now = time.time()
+            pid = conn.execute(
+                insert(s.projects).values(name=name, created_at=now).returning(s.projects.c.id)
+            ).scalar_one()
+            return Project(id=pid, name=name, created_at=now)
+        return Project(id=row.id, name=row.name, created_at=row.created_at)
+
+    def list_projects(self) -> list[tuple[Project, int]]:
+        q = (
+            select(s.projects, func.count(s.runs.c.id).label("n"))
+            .select_from(s.projects.outerjoin(s.runs, s.runs.c.project_id == s.projects.c.id))
+            .group_by(s.projects.c.id, s.projects.c.name, s.projects.c.created_at)
+            .order_by(s.projects.c.name)
+        )
+        with self._read() as conn:
+            return [
+                (Project(id=r.id, name=r.name, created_at=r.created_at), int(r.n))
+                for r in conn.execute(q)
+            ]
+
+    # -- runs ------------------------------------------------------------------
+
+    def create_run(
+        self,
+        *,
+        run_id: str,
+        project: str,
+        name: str | None,
+        user: str | None,
+        group: str | None,
+        job_type: str | None,
+        parent_id: str | None,
+        notes: str,
+        tags: Mapping[str, str],
+        metadata: Mapping[str, Any],
+        started_at: float,
+    ) -> RunRecord:
+        from mltrail.ids import new_run_name
+
+        try:
+            with self._write() as conn:
+                proj = self._project(conn, project, create=True)
+                if parent_id is not None and not self._exists(conn, parent_id):
+                    raise RunNotFound(f"parent run {parent_id!r} does not exist")
+                seq = conn.execute(
+                    select(func.coalesce(func.max(s.runs.c.seq), 0) + 1).where(
+                        s.runs.c.project_id == proj.id
+                    )
+                ).scalar_one()
+                conn.execute(
+                    insert(s.runs).values(
+                        id=run_id,
+                        project_id=proj.id,
+                        seq=seq,
+                        name=name or new_run_name(seq),
+                        status="running",
+                        created_at=time.time(),
+                        started_at=started_at,
+                        heartbeat_at=started_at,
+                        user=user,
+                        group_name=group,
+                        job_type=job_type,
+                        parent_id=parent_id,
+                        notes=notes,
+                        summary_json="{}",
+                        metadata_json=json.dumps(dict(metadata), default=str),
+                    )
+                )
+                if tags:
+                    conn.execute(
+                        insert(s.tags),
+                        [{"run_id": run_id, "key": k, "value": v} for k, v in tags.items()],
+                    )
+        except StoreError as exc:
+            if isinstance(exc.__cause__, IntegrityError):
+                raise RunAlreadyExists(
+                    f"a run with id {run_id!r} already exists",
+                    hint="pass resume='allow' to continue it, or omit run_id",
+                ) from exc
+            raise
+        return self.get_run(run_id)
+
+    def _exists(self, conn: Connection, run_id: str) -> bool:
+        return conn.execute(select(s.runs.c.id).where(s.runs.c.id == run_id)).first() is not None
+
+    def get_run(self, run_id: str) -> RunRecord:
+        with self._read() as conn:
+            records = self._records(conn, s.runs.c.id == run_id)
+        if not records:
+            raise RunNotFound(f"no run with id {run_id!r} in {redact(self.uri)}")
+        return records[0]
+
+    def list_runs(self, project: str | None = None, *, limit: int | None = None) -> list[RunRecord]:
+        with self._read() as conn:
+            if project is None:
+                return self._records(conn, None, limit=limit)
+            proj = self._project(conn, project, create=False)
+            return self._records(conn, s.runs.c.project_id == proj.id, limit=limit)
+
+    def _records(
+        self, conn: Connection, where: Any, *, limit: int | None = None
+    ) -> list[RunRecord]:
+        q = (
+            select(s.runs, s.projects.c.name.label("project_name"))
+            .join(s.projects, s.projects.c.id == s.runs.c.project_id)
+            .order_by(s.runs.c.created_at.desc(), s.runs.c.id)
+        )
+        if where is not None:
+            q = q.where(where)
+        if limit is not None:
+            q = q.limit(limit)
+        rows = conn.execute(q).all()
+        ids = [r.id for r in rows]
+        params: dict[str, dict[str, Any]] = {i: {} for i in ids}
+        tags: dict[str, dict[str, str]] = {i: {} for i in ids}
+        metrics: dict[str, dict[str, MetricSummary]] = {i: {} for i in ids}
+        for part in _chunks(ids):
+            for p in conn.execute(select(s.params).where(s.params.c.run_id.in_(part))):
+                params[p.run_id][p.key] = json.loads(p.value_json)
+            for t in conn.execute(select(s.tags).where(s.tags.c.run_id.in_(part))):
+                tags[t.run_id][t.key] = t.value
+            summ = select(s.metric_summary).where(s.metric_summary.c.run_id.in_(part))
+            for m in conn.execute(summ):
+                metrics[m.run_id][m.key] = _summary(m)
+        return [
+            RunRecord(
+                id=r.id,
+                project=r.project_name,
+                name=r.name,
+                status=r.status,
+                created_at=r.created_at,
+                started_at=r.started_at,
+                ended_at=r.ended_at,
+                heartbeat_at=r.heartbeat_at,
+                exit_reason=r.exit_reason,
+                exit_code=r.exit_code,
+                user=r.user,
+                group=r.group_name,
+                job_type=r.job_type,
+                parent_id=r.parent_id,
+                notes=r.notes,
+                config=dict(sorted(params[r.id].items())),
+                tags=dict(sorted(tags[r.id].items())),
+                metrics=metrics[r.id],
+                summary_overrides=json.loads(r.summary_json),
+                metadata=json.loads(r.metadata_json),
+            )
+            for r in rows
+        ]
+
+    def update_run(self, run_id: str, **fields: Any) -> None:
+        unknown = set(fields) - _RUN_FIELDS
+        if unknown:
+            raise InvalidValueError(f"cannot update run fields {sorted(unknown)}")
+        values = dict(fields)
+        if "group" in values:
+            values["group_name"] = values.pop("group")
+        if "metadata" in values:
+            values["metadata_json"] = json.dumps(values.pop("metadata"), default=str)
+        with self._write() as conn:
+            n = conn.execute(update(s.runs).where(s.runs.c.id == run_id).values(**values)).rowcount
+        if n == 0:
+            raise RunNotFound(f"no run with id {run_id!r}")
+
+    def mark_stale_runs_crashed(self, older_than: float) -> list[str]:
+        """Runs still 'running' whose heartbeat is older than ``older_than`` become crashed."""
+        cond = (s.runs.c.status == "running") & (s.runs.c.heartbeat_at < older_than)
+        with self._write() as conn:
+            ids = [r.id for r in conn.execute(select(s.runs.c.id).where(cond))]
+            if ids:
+                conn.execute(
+                    update(s.runs)
+                    .where(cond)
+                    .values(
+                        status="crashed",
+                        ended_at=s.runs.c.heartbeat_at,
+                        exit_reason="no heartbeat: the process stopped without finishing",
+                    )
+                )
+        return ids
+
+    # -- params, tags, summary ---------------------------------------------------
+
+    def log_params(
+        self, run_id: str, params: Mapping[str, Any], *, allow_change: bool = False
+    ) -> None:
+        if not params:
+            return
+        encoded = {k: encode_param(v) for k, v in params.items()}
+        with self._write() as conn:
+            if not self._exists(conn, run_id):
+                raise RunNotFound(f"no run with id {run_id!r}")
+            keys = list(encoded)
+            old: dict[str, str] = {}
+            for part in _chunks(keys):
+                q = select(s.params.c.key, s.params.c.value_json).where(
+                    (s.params.c.run_id == run_id) & s.params.c.key.in_(part)
+                )
+                old.update({r.key: r.value_json for r in conn.execute(q)})
+            if not allow_change:
+                for k, (text, _num) in encoded.items():
+                    if k in old and old[k] != text:
+                        raise ConfigConflictError(
+                            f"param {k!r} of run {run_id} is already {old[k]}; "
+                            f"refusing to change it to {text}",
+                            hint="params are fixed once logged; pass allow_val_change=True "
+                            "to overwrite on purpose, or start a new run",
+                        )
+            rows = [
+                {"run_id": run_id, "key": k, "value_json": t, "value_num": n}
+                for k, (t, n) in encoded.items()
+                if old.get(k) != t
+            ]
+            if rows:
+                conn.execute(self._upsert(s.params, rows, ["run_id", "key"]), rows)
+
+    def set_tags(self, run_id: str, tags: Mapping[str, str]) -> None:
+        if not tags:
+            return
+        rows = [{"run_id": run_id, "key": k, "value": v} for k, v in tags.items()]
+        with self._write() as conn:
+            if not self._exists(conn, run_id):
+                raise RunNotFound(f"no run with id {run_id!r}")
+            conn.execute(self._upsert(s.tags, rows, ["run_id", "key"]), rows)
+
+    def delete_tag(self, run_id: str, key: str) -> None:
+        with self._write() as conn:
+            conn.execute(delete(s.tags).where((s.tags.c.run_id == run_id) & (s.tags.c.key == key)))
+
+    def set_summary(self, run_id: str, values: Mapping[str, Any]) -> None:
+        with self._write() as conn:
+            row = conn.execute(select(s.runs.c.summary_json).where(s.runs.c.id == run_id)).first()
+            if row is None:
+                raise RunNotFound(f"no run with id {run_id!r}")
+            current = json.loads(row.summary_json)
+            current.update(values)
+            text = json.dumps(current, default=str, allow_nan=True)
+            conn.execute(update(s.runs).where(s.runs.c.id == run_id).values(summary_json=text))
+
+    # -- metrics -----------------------------------------------------------------
+
+    def write_metrics(
+        self,
+        run_id: str,
+        batch: Mapping[str, Series],
+        *,
+        spool_id: str | None = None,
+        spool_offset: int | None = None,
+    ) -> None:
+        """Append one batch of points in one transaction (with its spool offset)."""
+        keys = [k for k, v in batch.items() if len(v)]
+        with self._write() as conn:
+            tails = self._tails(conn, run_id, keys)
+            summaries = self._summaries(conn, run_id, keys)
+            new_chunks: list[dict[str, Any]] = []
+            replaced: list[dict[str, Any]] = []
+            summary_rows: list[dict[str, Any]] = []
+            for key in keys:
+                series = batch[key]
+                tail = tails.get(key)
+                seq = 0
+                if tail is not None:
+                    seq, count, blob = tail
+                    if blob is not None:  # extend the open tail chunk in place
+                        merged = unpack(blob, count)
+                        merged.extend(series)
+                        series = merged
+                        replaced.append({"run_id": run_id, "key": key, "seq": seq})
+                    else:
+                        seq += 1
+                for start in range(0, len(series), MAX_CHUNK):
+                    part = series.slice(start, start + MAX_CHUNK)
+                    new_chunks.append(
+                        {
+                            "run_id": run_id,
+                            "key": key,
+                            "seq": seq,
+                            "first_step": part.steps[0],
+                            "last_step": part.steps[-1],
+                            "num_points": len(part),
+                            "ordered": part.is_ordered(),
+                            "data": pack(part),
+                        }
+                    )
+                    seq += 1
+                summary_rows.append(_merge_summary(run_id, key, summaries.get(key), batch[key]))
+            for r in replaced:
+                conn.execute(
+                    delete(s.metric_chunks).where(
+                        (s.metric_chunks.c.run_id == r["run_id"])
+                        & (s.metric_chunks.c.key == r["key"])
+                        & (s.metric_chunks.c.seq == r["seq"])
+                    )
+                )
+            if new_chunks:
+                conn.execute(insert(s.metric_chunks), new_chunks)
+            if summary_rows:
+                conn.execute(
+                    self._upsert(s.metric_summary, summary_rows, ["run_id", "key"]), summary_rows
+                )
+            if spool_id is not None and spool_offset is not None:
+                row = {"spool_id": spool_id, "run_id": run_id, "offset": spool_offset}
+                conn.execute(self._upsert(s.spool_commits, [row], ["spool_id"]), [row])
+
+    def _tails(
+        self, conn: Connection, run_id: str, keys: list[str]
+    ) -> dict[str, tuple[int, int, bytes | None]]:
+        """Per key: (seq, count, data if the chunk is still open else None)."""
+        c = s.metric_chunks.c
+        out: dict[str, tuple[int, int, bytes | None]] = {}
+        for part in _chunks(keys):
+            last = (
+                select(c.key, func.max(c.seq).label("mseq"))
+                .where((c.run_id == run_id) & c.key.in_(part))
+                .group_by(c.key)
+                .subquery()
+            )
+            q = select(c.key, c.seq, c.num_points, c.data).join(
+                last, (c.key == last.c.key) & (c.seq == last.c.mseq)
+            )
+            q = q.where(c.run_id == run_id)
+            for r in conn.execute(q):
+                n = int(r.num_points)
+                out[r.key] = (int(r.seq), n, r.data if n < OPEN_CHUNK else None)
+        return out
+
+    def _summaries(self, conn: Connection, run_id: str, keys: list[str]) -> dict[str, Any]:
+        c = s.metric_summary.c
+        out: dict[str, Any] = {}
+        for part in _chunks(keys):
+            q = select(s.metric_summary).where((c.run_id == run_id) & c.key.in_(part))
+            out.update({r.key: r for r in conn.execute(q)})
+        return out
+
+    def spool_offset(self, spool_id: str) -> int:
+        with self._read() as conn:
+            q = select(s.spool_commits.c.offset).where(s.spool_commits.c.spool_id == spool_id)
+            row = conn.execute(q).first()
+        return 0 if row is None else int(row.offset)
+
+    def forget_spool(self, spool_id: str) -> None:
+        with self._write() as conn:
+            conn.execute(delete(s.spool_commits).where(s.spool_commits.c.spool_id == spool_id))
+
+    def metric_history(self, run_id: str, key: str) -> Series:
+        c = s.metric_chunks.c
+        q = (
+            select(c.num_points, c.ordered, c.data)
+            .where((c.run_id == run_id) & (c.key == key))
+            .order_by(c.seq)
+        )
+        with self._read() as conn:
+            rows = conn.execute(q).all()
+            if not rows and not self._exists(conn, run_id):
+                raise RunNotFound(f"no run with id {run_id!r}")
+        return merge_chunks((unpack(r.data, int(r.num_points)), bool(r.ordered)) for r in rows)
+
+    def metric_summaries(self, run_id: str) -> dict[str, MetricSummary]:
+        q = select(s.metric_summary).where(s.metric_summary.c.run_id == run_id)
+        with self._read() as conn:
+            return {r.key: _summary(r) for r in conn.execute(q)}
+
+
+def _summary(row: Any) -> MetricSummary:
+    return MetricSummary(
+        key=row.key,
+        last=math.nan if row.last_is_nan else float(row.last_value),
+        last_step=int(row.last_step),
+        last_timestamp=float(row.last_timestamp),
+        min=None if row.min_value is None else float(row.min_value),
+        max=None if row.max_value is None else float(row.max_value),
+        count=int(row.num_points),
+    )
+
+
+def _merge_summary(run_id: str, key: str, old: Any, series: Series) -> dict[str, Any]:
+    steps, values, stamps = series.steps, series.values, series.timestamps
+    # last: value at the highest step, the latest write among equal steps
+    best = 0
+    for i in range(1, len(steps)):
+        if steps[i] >= steps[best]:
+            best = i
+    finite = [v for v in values if v == v]
+    lo = min(finite) if finite else None
+    hi = max(finite) if finite else None
+    row: dict[str, Any] = {
+        "run_id": run_id,
+        "key": key,
+        "last_value": values[best],
+        "last_step": steps[best],
+        "last_timestamp": stamps[best],
+        "min_value": lo,
+        "max_value": hi,
+        "num_points": len(steps),
+    }
+    if old is not None:
+        row["num_points"] += int(old.num_points)
+        if old.min_value is not None:
+            row["min_value"] = old.min_value if lo is None else min(lo, old.min_value)
+        if old.max_value is not None:
+            row["max_value"] = old.max_value if hi is None else max(hi, old.max_value)
+        if old.last_step > steps[best]:
+            row["last_value"] = math.nan if old.last_is_nan else old.last_value
+            row["last_step"] = old.last_step
+            row["last_timestamp"] = old.last_timestamp
+    last = row["last_value"]
+    row["last_is_nan"] = last != last
+    if row["last_is_nan"]:
+        row["last_value"] = None
+    return row
