@@ -12,13 +12,15 @@ $(BIN)/python:
 	$(PY) -m uv --version >/dev/null 2>&1 || $(PY) -m pip install -q uv
 	$(UV) venv -q $(VENV)
 
-# A stamp per install flavour so edits to pyproject.toml re-install.
+# A stamp per install flavour so edits to pyproject.toml re-install. Bytecode is
+# compiled at install time: with PYTHONDONTWRITEBYTECODE set (as on CI machines here)
+# every process would otherwise recompile SQLAlchemy from source (~1 s each).
 $(VENV)/.demo-installed: pyproject.toml | $(BIN)/python
-	$(UV) pip install -q --python $(BIN)/python -e ".[demo]"
+	$(UV) pip install -q --compile-bytecode --python $(BIN)/python -e ".[demo]"
 	touch $@
 
 $(VENV)/.dev-installed: pyproject.toml | $(BIN)/python
-	$(UV) pip install -q --python $(BIN)/python -e ".[dev]"
+	$(UV) pip install -q --compile-bytecode --python $(BIN)/python -e ".[dev]"
 	touch $@ $(VENV)/.demo-installed
 
 venv: $(VENV)/.demo-installed

@@ -66,6 +66,7 @@ class _Writer(threading.Thread):
         self._lock = threading.Lock()
         self.committed = spool.offset  # spool offset the store has everything up to
         self.error: MltrailError | None = None
+        self.spool_error: OSError | None = None
         self.points = 0
 
     def run(self) -> None:
@@ -98,13 +99,41 @@ class _Writer(threading.Thread):
                 cols, run._cols = run._cols, {}
             if cols:
                 was_caught_up = self.caught_up and self.error is None
+                try:
+                    offset = self._spool.append(KIND_METRICS, encode_metrics(cols))
+                except OSError as exc:  # disk full, spool folder gone: go straight to the store
+                    self._spool_failed(cols, exc)
+                    return
                 self.points += sum(len(s) for s in cols.values())
-                offset = self._spool.append(KIND_METRICS, encode_metrics(cols))
                 if was_caught_up:
                     self._commit(cols, offset)
                     return
             if not self.caught_up:
                 self._catch_up()
+
+    def _spool_failed(self, cols: dict[str, Series], exc: OSError) -> None:
+        if self.spool_error is None:
+            print(
+                f"mltrail: cannot write the spool {self._spool.path} ({exc.strerror}); "
+                "writing to the store directly until it works again",
+                file=sys.stderr,
+            )
+        self.spool_error = exc
+        try:
+            self._store.write_metrics(self._run.id, cols)
+        except StoreError as store_exc:
+            # Neither place can take the points: keep them in memory for the next try.
+            self.error = store_exc
+            run = self._run
+            with run._lock:
+                for key, later in run._cols.items():
+                    if key in cols:
+                        cols[key].extend(later)
+                    else:
+                        cols[key] = later
+                run._cols = cols
+            return
+        self.points += sum(len(s) for s in cols.values())
 
     def _commit(self, cols: dict[str, Series], offset: int) -> None:
         try:
@@ -385,15 +414,21 @@ class Run:
             return
         if status not in ("finished", "failed", "killed", "crashed"):
             raise InvalidValueError(f"unknown final status {status!r}")
+        if exit_code is None and status == "finished":
+            exit_code = 0
         self._closed = True
-        self._writer.stop()
+        writer = self._writer
+        writer.stop()
         ended = _now()
+        writer.drain()  # store failures are kept in writer.error, never raised here
         try:
-            self._writer.drain()
             self._spool.append("finish", (status, exit_code, reason, ended))
-            if not self._writer.caught_up:
-                self._writer.drain()
-            caught_up = self._writer.caught_up
+        except OSError:
+            pass  # the store below still gets the status
+        if not writer.caught_up or writer.error is not None:
+            writer.drain()
+        lost = sum(len(c) for c in self._cols.values())
+        try:
             self._store.update_run(
                 self.id,
                 status=status,
@@ -403,11 +438,22 @@ class Run:
                 heartbeat_at=ended,
             )
             self._status = status
-        except (MltrailError, OSError) as exc:
-            caught_up = False
+            saved = True
+        except MltrailError as exc:
+            saved = False
+            writer.error = writer.error or exc
+        caught_up = saved and writer.caught_up and writer.error is None
+        if lost:
             print(
-                f"mltrail: run {self.id} could not be fully written ({exc}); its data is kept "
-                f"in {self._spool.path}; run `mltrail sync` when the store is back",
+                f"mltrail: run {self.id}: {lost} points could not be written to the spool or "
+                f"the store ({writer.spool_error or writer.error}) and are lost",
+                file=sys.stderr,
+            )
+        elif not caught_up:
+            print(
+                f"mltrail: run {self.id} could not be fully written to the store "
+                f"({writer.error}); its data is kept in {self._spool.path}; "
+                "run `mltrail sync` when the store is back",
                 file=sys.stderr,
             )
         if caught_up:

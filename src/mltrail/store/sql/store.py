@@ -133,16 +133,28 @@ class SqlStore:
             return self._project(conn, name, create=True)
 
     def _project(self, conn: Connection, name: str, *, create: bool) -> Project:
-        row = conn.execute(select(s.projects).where(s.projects.c.name == name)).first()
+        query = select(s.projects).where(s.projects.c.name == name)
+        row = conn.execute(query).first()
         if row is None:
             if not create:
                 raise ProjectNotFound(f"no project named {name!r}")
-            now = time.time()
-            pid = conn.execute(
-                insert(s.projects).values(name=name, created_at=now).returning(s.projects.c.id)
-            ).scalar_one()
-            return Project(id=pid, name=name, created_at=now)
+            # Another process may create it at the same moment: insert-or-ignore, re-read.
+            values = {"name": name, "created_at": time.time()}
+            conn.execute(self._insert_ignore(s.projects, ["name"]), [values])
+            row = conn.execute(query).one()
         return Project(id=row.id, name=row.name, created_at=row.created_at)
+
+    def _insert_ignore(self, table: Any, keys: list[str]) -> Any:
+        stmt: Any
+        if self.dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+            stmt = pg_insert(table)
+        else:
+            from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+            stmt = sqlite_insert(table)
+        return stmt.on_conflict_do_nothing(index_elements=keys)
 
     def list_projects(self) -> list[tuple[Project, int]]:
         q = (
@@ -211,13 +223,17 @@ class SqlStore:
                         [{"run_id": run_id, "key": k, "value": v} for k, v in tags.items()],
                     )
         except StoreError as exc:
-            if isinstance(exc.__cause__, IntegrityError):
+            if isinstance(exc.__cause__, IntegrityError) and self._run_exists(run_id):
                 raise RunAlreadyExists(
                     f"a run with id {run_id!r} already exists",
                     hint="pass resume='allow' to continue it, or omit run_id",
                 ) from exc
             raise
         return self.get_run(run_id)
+
+    def _run_exists(self, run_id: str) -> bool:
+        with self._read() as conn:
+            return self._exists(conn, run_id)
 
     def _exists(self, conn: Connection, run_id: str) -> bool:
         return conn.execute(select(s.runs.c.id).where(s.runs.c.id == run_id)).first() is not None

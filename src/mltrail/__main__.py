@@ -1,0 +1,5 @@
+"""``python -m mltrail``."""
+
+from mltrail.cli import main
+
+main()

@@ -1,0 +1,41 @@
+"""``mltrail`` command line: one module per noun, shared options in ``_common``."""
+
+from __future__ import annotations
+
+import typer
+
+from mltrail._version import __version__
+from mltrail.cli import projects, runs, sync
+from mltrail.cli._common import run_app
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="mltrail",
+    help="Track ML experiments, version models and data. Docs: mltrail COMMAND --help",
+    no_args_is_help=True,
+    rich_markup_mode="rich",
+    pretty_exceptions_enable=False,
+)
+app.add_typer(runs.app, name="runs")
+app.add_typer(projects.app, name="projects")
+app.command("sync")(sync.sync)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"mltrail {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
+    """mltrail: experiment tracking, model registry and data versioning, local-first."""
+
+
+def main() -> None:
+    run_app(app)

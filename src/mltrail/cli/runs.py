@@ -1,0 +1,244 @@
+"""``mltrail runs``: list, show and compare runs."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import typer
+from rich.table import Table
+from rich.text import Text
+
+from mltrail.cli._common import (
+    JsonOpt,
+    UriOpt,
+    cell,
+    console,
+    fmt_ago,
+    fmt_duration,
+    fmt_time,
+    fmt_value,
+    print_json,
+    styled_status,
+)
+from mltrail.entities import RunRecord
+
+app = typer.Typer(help="List, inspect and compare runs.", no_args_is_help=True)
+
+
+def run_to_dict(r: RunRecord) -> dict[str, Any]:
+    return {
+        "id": r.id,
+        "project": r.project,
+        "name": r.name,
+        "status": r.status,
+        "exit_code": r.exit_code,
+        "exit_reason": r.exit_reason,
+        "created_at": r.created_at,
+        "started_at": r.started_at,
+        "ended_at": r.ended_at,
+        "duration": r.duration,
+        "user": r.user,
+        "group": r.group,
+        "job_type": r.job_type,
+        "parent_id": r.parent_id,
+        "notes": r.notes,
+        "tags": r.tags,
+        "config": r.config,
+        "summary": r.summary,
+        "metrics": {
+            k: {
+                "last": m.last,
+                "last_step": m.last_step,
+                "min": m.min,
+                "max": m.max,
+                "count": m.count,
+            }
+            for k, m in sorted(r.metrics.items())
+        },
+        "metadata": r.metadata,
+    }
+
+
+@app.command("ls")
+def ls(
+    project: str = typer.Option(None, "--project", "-p", help="Only runs of this project."),
+    limit: int = typer.Option(50, "--limit", "-n", min=1, help="Show at most this many runs."),
+    as_json: bool = JsonOpt,
+    uri: str = UriOpt,
+) -> None:
+    """List runs, newest first, with their last metric values."""
+    from mltrail.client.client import Client
+
+    runs = Client(uri).list_runs(project, limit=limit)
+    if as_json:
+        print_json([run_to_dict(r) for r in runs])
+        return
+    if not runs:
+        console.print("no runs yet: start one with mltrail.init(project=...)")
+        return
+    # Metric columns: the keys of the newest runs first, as many as the terminal fits.
+    seen: dict[str, None] = {}
+    for r in runs:
+        for k in sorted(r.summary):
+            seen.setdefault(k, None)
+    id_width = max(len(r.id) for r in runs)
+    room = max(1, (console.width - 48 - id_width) // 11)
+    metric_keys = list(seen)[:room]
+    table = Table(title=Text(f"runs in {project}" if project else "runs"), header_style="bold")
+    fixed = ["id", "name", "status", "created", "duration"]
+    if project is None:
+        fixed.insert(2, "project")
+    for col in fixed:
+        if col == "id":  # never truncate what users type back (run ids may be 64 long)
+            table.add_column(col, no_wrap=True, overflow="fold", min_width=id_width)
+        else:
+            table.add_column(
+                col,
+                no_wrap=True,
+                overflow="ellipsis",
+                max_width=24,
+                min_width=8 if col == "status" else None,
+            )
+    for key in metric_keys:
+        table.add_column(
+            Text(key), justify="right", no_wrap=True, overflow="ellipsis", max_width=12
+        )
+    for r in runs:
+        summary = r.summary
+        cells: dict[str, str | Text] = {
+            "id": cell(r.id),
+            "name": cell(r.name),
+            "project": cell(r.project),
+            "status": styled_status(r.status),
+            "created": fmt_ago(r.created_at),
+            "duration": fmt_duration(r.duration),
+        }
+        table.add_row(*(cells[c] for c in fixed), *(cell(summary.get(k)) for k in metric_keys))
+    console.print(table)
+
+
+@app.command("show")
+def show(
+    run_id: str = typer.Argument(..., help="The run's id."),
+    as_json: bool = JsonOpt,
+    uri: str = UriOpt,
+) -> None:
+    """Everything about one run: status, config, metrics, tags, notes."""
+    from mltrail.client.client import Client
+
+    r = Client(uri).get_run(run_id)
+    if as_json:
+        print_json(run_to_dict(r))
+        return
+    info = Table.grid(padding=(0, 2))
+    info.add_column(style="bold")
+    info.add_column()
+    rows: list[tuple[str, str | Text]] = [
+        ("id", cell(r.id)),
+        ("name", cell(r.name)),
+        ("project", cell(r.project)),
+        ("status", styled_status(r.status)),
+        ("exit", cell(f"{fmt_value(r.exit_code)} {r.exit_reason or ''}".strip())),
+        ("started", fmt_time(r.started_at)),
+        ("ended", fmt_time(r.ended_at)),
+        ("duration", fmt_duration(r.duration)),
+        ("user", cell(r.user)),
+        ("group", cell(r.group)),
+        ("job type", cell(r.job_type)),
+        ("parent", cell(r.parent_id)),
+        ("tags", cell(", ".join(f"{k}={v}" if v else k for k, v in r.tags.items()) or "-")),
+        ("notes", cell(r.notes or "-")),
+    ]
+    for k, v in rows:
+        info.add_row(k, v)
+    console.print(info)
+    if r.config:
+        cfg = Table(title="config", header_style="bold")
+        cfg.add_column("param")
+        cfg.add_column("value")
+        for k, v in r.config.items():
+            cfg.add_row(cell(k), cell(v))
+        console.print(cfg)
+    if r.metrics or r.summary_overrides:
+        met = Table(title="metrics", header_style="bold")
+        for col in ("key", "last", "step", "min", "max", "count"):
+            met.add_column(col, justify="left" if col == "key" else "right")
+        for k, m in sorted(r.metrics.items()):
+            met.add_row(
+                cell(k),
+                cell(m.last),
+                str(m.last_step),
+                cell(m.min),
+                cell(m.max),
+                str(m.count),
+            )
+        for k, v in r.summary_overrides.items():
+            met.add_row(cell(f"{k} (summary)"), cell(v), "", "", "", "")
+        console.print(met)
+
+
+@app.command("diff")
+def diff(
+    run_a: str = typer.Argument(..., help="First run id."),
+    run_b: str = typer.Argument(..., help="Second run id."),
+    show_all: bool = typer.Option(False, "--all", help="Also show what is the same."),
+    as_json: bool = JsonOpt,
+    uri: str = UriOpt,
+) -> None:
+    """What differs between two runs: config, summary metrics, tags, status."""
+    from mltrail.client.client import Client
+
+    client = Client(uri)
+    a, b = client.get_run(run_a), client.get_run(run_b)
+    rows: list[tuple[str, str, Any, Any]] = []
+    sections: list[tuple[str, dict[str, Any], dict[str, Any]]] = [
+        ("run", _attrs(a), _attrs(b)),
+        ("config", a.config, b.config),
+        ("summary", a.summary, b.summary),
+        ("tags", a.tags, b.tags),
+    ]
+    for section, da, db in sections:
+        for key in sorted(set(da) | set(db)):
+            va, vb = da.get(key), db.get(key)
+            if show_all or not _same(va, vb):
+                rows.append((section, key, va, vb))
+    if as_json:
+        print_json(
+            [{"section": s, "key": k, "a": va, "b": vb} for s, k, va, vb in rows],
+        )
+        return
+    table = Table(title=Text(f"{a.name} ({a.id})  vs  {b.name} ({b.id})"), header_style="bold")
+    for col in ("section", "key", "a", "b"):
+        table.add_column(col)
+    for s, k, va, vb in rows:
+        shown_a, shown_b = fmt_value(va), fmt_value(vb)
+        if shown_a == shown_b and not _same(va, vb):  # 0.1 vs 0.10000001, 1 vs "1"
+            shown_a, shown_b = repr(va), repr(vb)
+        table.add_row(s, cell(k), cell(shown_a), cell(shown_b))
+    if not rows:
+        console.print("no differences")
+    else:
+        console.print(table)
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Equal for a diff: NaN equals NaN, 1 equals 1.0, but 1 is not True or "1"."""
+    if isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b):
+        return True
+    if isinstance(a, bool) or isinstance(b, bool):
+        return type(a) is type(b) and a == b
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)):
+        return a == b
+    return type(a) is type(b) and bool(a == b)
+
+
+def _attrs(r: RunRecord) -> dict[str, Any]:
+    return {
+        "project": r.project,
+        "status": r.status,
+        "user": r.user,
+        "group": r.group,
+        "job_type": r.job_type,
+        "command": " ".join(r.metadata.get("command", [])) or None,
+    }

@@ -1,0 +1,56 @@
+"""``mltrail sync``: push what spool files still hold, mark dead runs crashed."""
+
+from __future__ import annotations
+
+import typer
+from rich.markup import escape
+
+from mltrail.cli._common import JsonOpt, UriOpt, console, print_json
+
+
+def sync(
+    crash_after: float = typer.Option(
+        300.0, "--crash-after", help="Mark running runs without a heartbeat this long (s) crashed."
+    ),
+    as_json: bool = JsonOpt,
+    uri: str = UriOpt,
+) -> None:
+    """Write unfinished spool files (killed processes, offline runs) into the store."""
+    import time
+
+    from mltrail.client.recovery import replay_spools
+    from mltrail.config import local_dir, resolve_uri
+    from mltrail.store import open_store
+
+    resolved = resolve_uri(uri)
+    store = open_store(resolved)
+    reports = replay_spools(store, local_dir(resolved) / "spool")
+    crashed = store.mark_stale_runs_crashed(time.time() - crash_after)
+    if as_json:
+        print_json(
+            {
+                "replayed": [
+                    {
+                        "run_id": r.run_id,
+                        "spool_id": r.spool_id,
+                        "records": r.records,
+                        "points": r.points,
+                        "dropped_bytes": r.dropped_bytes,
+                        "problems": r.problems,
+                    }
+                    for r in reports
+                ],
+                "marked_crashed": crashed,
+            }
+        )
+        return
+    if not reports and not crashed:
+        console.print("nothing to sync")
+    for r in reports:
+        line = f"run {escape(r.run_id)}: {r.points} points from {r.records} records"
+        if r.problems:
+            problems = escape("; ".join(r.problems))
+            line += f" [yellow]({problems}; {r.dropped_bytes} bytes unreadable)[/]"
+        console.print(line)
+    for run_id in crashed:
+        console.print(f"run {run_id}: no heartbeat, marked [magenta]crashed[/]")
