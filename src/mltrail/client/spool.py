@@ -77,11 +77,15 @@ class SpoolWriter:
                 "created": time.time(),
             }
         ).encode()
-        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o644)
+        # Created under a name replay ignores, locked and given its header, then renamed:
+        # another process never sees an unlocked or headerless spool.
+        tmp = directory / f".{self.spool_id}.tmp"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o644)
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         self._fd = fd
         self.offset = 0
         self._write(_HDR.pack(MAGIC, VERSION, len(header)) + header)
+        os.rename(tmp, self.path)
 
     def _write(self, data: bytes) -> None:
         view = memoryview(data)
