@@ -14,6 +14,7 @@ import subprocess
 import tempfile
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +39,17 @@ def _pg(*cmd: str) -> None:
     subprocess.run(argv, check=True, cwd="/", stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
 
 
+@contextmanager
+def restart_pg(pg: dict[str, Any]) -> Iterator[None]:
+    """Stop the session's PostgreSQL server inside the block, start it again after."""
+    _pg("pg_ctl", "-D", pg["data"], "-m", "fast", "-w", "stop")
+    try:
+        yield
+    finally:
+        _pg("pg_ctl", "-D", pg["data"], "-l", pg["log"], "-w", "-t", "30", "-o", pg["opts"],
+            "start")  # fmt: skip
+
+
 @pytest.fixture(scope="session")
 def pg_server() -> Iterator[dict[str, Any]]:
     """A throwaway PostgreSQL cluster on loopback."""
@@ -60,8 +72,9 @@ def pg_server() -> Iterator[dict[str, Any]]:
     )
     _pg("pg_ctl", "-D", str(data), "-l", str(base / "server.log"), "-w", "-t", "30", "-o", opts,
         "start")  # fmt: skip
+    conninfo = {"host": "127.0.0.1", "port": port, "user": "postgres", "dbname": "postgres"}
     try:
-        yield {"host": "127.0.0.1", "port": port, "user": "postgres", "dbname": "postgres"}
+        yield {**conninfo, "data": str(data), "log": str(base / "server.log"), "opts": opts}
     finally:
         _pg("pg_ctl", "-D", str(data), "-m", "immediate", "-w", "stop")
         shutil.rmtree(base, ignore_errors=True)
@@ -70,7 +83,10 @@ def pg_server() -> Iterator[dict[str, Any]]:
 def _admin(pg: dict[str, Any]) -> Any:
     import psycopg
 
-    return psycopg.connect(psycopg.conninfo.make_conninfo(**pg), autocommit=True)
+    keys = ("host", "port", "user", "dbname")
+    return psycopg.connect(
+        psycopg.conninfo.make_conninfo(**{k: pg[k] for k in keys}), autocommit=True
+    )
 
 
 @pytest.fixture(scope="session")

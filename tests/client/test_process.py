@@ -13,8 +13,7 @@ from pathlib import Path
 import pytest
 
 import mltrail
-from mltrail.client.recovery import replay_spools
-from mltrail.client.run import encode_metrics
+from mltrail.client.recovery import encode_metrics, replay_spools
 from mltrail.client.spool import KIND_METRICS, SpoolWriter
 from mltrail.config import local_dir
 from mltrail.series import Series

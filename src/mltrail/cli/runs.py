@@ -6,6 +6,7 @@ import math
 from typing import Any
 
 import typer
+from rich.cells import cell_len
 from rich.table import Table
 from rich.text import Text
 
@@ -24,6 +25,12 @@ from mltrail.cli._common import (
 from mltrail.entities import RunRecord
 
 app = typer.Typer(help="List, inspect and compare runs.", no_args_is_help=True)
+
+
+def _fit(header: str, values: list[str], lo: int | None, hi: int | None) -> int:
+    """The width Rich gives a no-wrap column with these cells and bounds."""
+    width = max(cell_len(v) for v in [header, *values])
+    return min(max(width, lo or 0), hi or width)
 
 
 def run_to_dict(r: RunRecord) -> dict[str, Any]:
@@ -77,44 +84,54 @@ def ls(
     if not runs:
         console.print("no runs yet: start one with mltrail.init(project=...)")
         return
+    fixed = ["id", "name", "status", "created", "duration"]
+    if project is None:
+        fixed.insert(2, "project")
+    texts = [
+        {
+            "id": r.id,
+            "name": r.name,
+            "project": r.project,
+            "status": r.status,
+            "created": fmt_ago(r.created_at),
+            "duration": fmt_duration(r.duration),
+        }
+        for r in runs
+    ]
+    # A column takes its widest cell (capped) plus padding and a border: 3 characters.
+    min_widths = {"id": max(cell_len(r.id) for r in runs), "status": 8}
+    max_widths = {"id": None}  # never truncate what users type back (run ids may be 64 long)
+    used = 1 + sum(
+        3 + _fit(col, [t[col] for t in texts], min_widths.get(col), max_widths.get(col, 24))
+        for col in fixed
+    )
     # Metric columns: the keys of the newest runs first, as many as the terminal fits.
     seen: dict[str, None] = {}
     for r in runs:
         for k in sorted(r.summary):
             seen.setdefault(k, None)
-    id_width = max(len(r.id) for r in runs)
-    room = max(1, (console.width - 48 - id_width) // 11)
-    metric_keys = list(seen)[:room]
+    metric_keys: list[str] = []
+    for key in seen:
+        used += 3 + _fit(key, [fmt_value(r.summary.get(key)) for r in runs], None, 12)
+        if used > console.width:
+            break
+        metric_keys.append(key)
     table = Table(title=Text(f"runs in {project}" if project else "runs"), header_style="bold")
-    fixed = ["id", "name", "status", "created", "duration"]
-    if project is None:
-        fixed.insert(2, "project")
     for col in fixed:
-        if col == "id":  # never truncate what users type back (run ids may be 64 long)
-            table.add_column(col, no_wrap=True, overflow="fold", min_width=id_width)
-        else:
-            table.add_column(
-                col,
-                no_wrap=True,
-                overflow="ellipsis",
-                max_width=24,
-                min_width=8 if col == "status" else None,
-            )
+        table.add_column(
+            col,
+            no_wrap=True,
+            overflow="fold" if col == "id" else "ellipsis",
+            min_width=min_widths.get(col),
+            max_width=max_widths.get(col, 24),
+        )
     for key in metric_keys:
         table.add_column(
             Text(key), justify="right", no_wrap=True, overflow="ellipsis", max_width=12
         )
-    for r in runs:
-        summary = r.summary
-        cells: dict[str, str | Text] = {
-            "id": cell(r.id),
-            "name": cell(r.name),
-            "project": cell(r.project),
-            "status": styled_status(r.status),
-            "created": fmt_ago(r.created_at),
-            "duration": fmt_duration(r.duration),
-        }
-        table.add_row(*(cells[c] for c in fixed), *(cell(summary.get(k)) for k in metric_keys))
+    for r, t in zip(runs, texts, strict=True):
+        cells = [styled_status(r.status) if col == "status" else cell(t[col]) for col in fixed]
+        table.add_row(*cells, *(cell(r.summary.get(k)) for k in metric_keys))
     console.print(table)
 
 

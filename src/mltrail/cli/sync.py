@@ -2,20 +2,34 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
 from rich.markup import escape
 
 from mltrail.cli._common import JsonOpt, UriOpt, console, print_json
+from mltrail.errors import ValidationError
+
+_PATH = typer.Argument(
+    None,
+    help="A spool file or folder, or an .mltrail folder [default: this store's spool folder]",
+    show_default=False,
+)
 
 
 def sync(
+    path: Path | None = _PATH,
     crash_after: float = typer.Option(
         300.0, "--crash-after", help="Mark running runs without a heartbeat this long (s) crashed."
     ),
     as_json: bool = JsonOpt,
     uri: str = UriOpt,
 ) -> None:
-    """Write unfinished spool files (killed processes, offline runs) into the store."""
+    """Write spool files (offline runs, killed processes) into the store, exactly once.
+
+    Offline runs (mode="offline") are pushed only by this command; syncing the same
+    spool twice adds nothing the second time.
+    """
     import time
 
     from mltrail.client.recovery import replay_spools
@@ -24,7 +38,15 @@ def sync(
 
     resolved = resolve_uri(uri)
     store = open_store(resolved)
-    reports = replay_spools(store, local_dir(resolved) / "spool")
+    source = path if path is not None else local_dir(resolved) / "spool"
+    if source.is_dir() and (source / "spool").is_dir():
+        source = source / "spool"  # an .mltrail folder
+    if not source.exists():
+        raise ValidationError(
+            f"{source} does not exist",
+            hint="give a spool file, a spool folder or an .mltrail folder",
+        )
+    reports = replay_spools(store, source, include_offline=True, any_uri=path is not None)
     crashed = store.mark_stale_runs_crashed(time.time() - crash_after)
     if as_json:
         print_json(

@@ -15,12 +15,14 @@ import sys
 import threading
 import time
 from collections.abc import Mapping
+from traceback import format_exception
 from types import FrameType, TracebackType
-from typing import Any
+from typing import Any, NoReturn
 
+from mltrail.client.offline import OfflineStore
 from mltrail.client.recovery import replay_spools
-from mltrail.client.run import Run, normalize_tags
-from mltrail.client.spool import find_spools
+from mltrail.client.run import DisabledRun, Run, exit_status, normalize_tags
+from mltrail.client.spool import SpoolWriter, find_spools
 from mltrail.client.values import check_key, flatten, param_value
 from mltrail.config import local_dir, resolve_uri, settings
 from mltrail.errors import (
@@ -39,6 +41,7 @@ _active: list[Run] = []
 _lock = threading.Lock()
 _hooks_installed = False
 _uncaught: BaseException | None = None
+_exit_code: object = None
 
 
 def init(
@@ -55,6 +58,7 @@ def init(
     resume: str | None = None,
     uri: str | None = None,
     allow_val_change: bool = False,
+    mode: str | None = None,
 ) -> Run:
     """Start (or resume) a run and make it the active one.
 
@@ -76,21 +80,43 @@ def init(
         )
     if resume == "must" and run_id is None:
         raise InvalidValueError("resume='must' needs run_id= the run to continue")
+    mode = (mode or os.environ.get("MLTRAIL_MODE") or "online").lower()
+    if mode not in ("online", "offline", "disabled"):
+        raise InvalidValueError(
+            f"mode={mode!r} is not one of 'online', 'offline', 'disabled'",
+            hint="check the mode argument or MLTRAIL_MODE",
+        )
+    tag_map = normalize_tags(tags)
+    clean_config = {
+        k: param_value(k, v) for k, v in flatten(dict(config or {}), ".", what="config").items()
+    }
+    if mode == "disabled":
+        null = DisabledRun(project, name, clean_config, tag_map, notes or "")
+        with _lock:
+            _active.append(null)
+        return null
     cfg = settings()
     resolved = resolve_uri(uri)
-    store = open_store(resolved)
     spool_dir = local_dir(resolved) / "spool"
+    parent_id = parent.id if isinstance(parent, Run) else parent
+    if mode == "offline":
+        if resume == "must" or (run_id is not None and resume == "allow"):
+            raise InvalidValueError(
+                "offline runs cannot resume: the store is not reachable to read the run",
+                hint="resume online, or start a new offline run",
+            )
+        return _start_offline(
+            resolved, spool_dir, cfg, project=project, name=name, run_id=run_id,
+            group=group, job_type=job_type, parent_id=parent_id, notes=notes or "",
+            tags=tag_map, config=clean_config,
+        )  # fmt: skip
+    store = open_store(resolved)
     if find_spools(spool_dir):
         for report in replay_spools(store, spool_dir):
             _notice(
                 f"recovered {report.points} points of run {report.run_id} from an unfinished "
                 f"spool" + (f" ({'; '.join(report.problems)})" if report.problems else "")
             )
-    parent_id = parent.id if isinstance(parent, Run) else parent
-    tag_map = normalize_tags(tags)
-    clean_config = {
-        k: param_value(k, v) for k, v in flatten(dict(config or {}), ".", what="config").items()
-    }
 
     existing = None
     if run_id is not None:
@@ -153,11 +179,46 @@ def init(
             store.log_params(record.id, clean_config, allow_change=allow_val_change)
             record = store.get_run(record.id)
         start_step = 0
-    run = Run(store, record, spool_dir=spool_dir, settings=cfg, start_step=start_step)
+    spool = SpoolWriter(spool_dir, record.id, resolved)
+    run = Run(store, record, spool=spool, settings=cfg, start_step=start_step)
+    return _activate(run)
+
+
+def _activate(run: Run) -> Run:
     with _lock:
         _active.append(run)
     _install_hooks()
     return run
+
+
+def _start_offline(
+    target_uri: str,
+    spool_dir: Any,
+    cfg: Any,
+    *,
+    project: str,
+    name: str | None,
+    run_id: str | None,
+    group: str | None,
+    job_type: str | None,
+    parent_id: str | None,
+    notes: str,
+    tags: dict[str, str],
+    config: dict[str, Any],
+) -> Run:
+    rid = run_id or new_run_id()
+    spool = SpoolWriter(spool_dir, rid, target_uri, offline=True)
+    store = OfflineStore(spool, target_uri)
+    record = store.create_run(
+        run_id=rid, project=project, name=name, user=_user(), group=group,
+        job_type=job_type, parent_id=parent_id, notes=notes, tags=tags,
+        metadata={"command": sys.argv, "pid": os.getpid(), "offline": True},
+        started_at=time.time(),
+    )  # fmt: skip
+    if config:
+        store.log_params(rid, config)
+        record = store.get_run(rid)
+    return _activate(Run(store, record, spool=spool, settings=cfg))
 
 
 def active_run() -> Run | None:
@@ -203,6 +264,7 @@ def _notice(msg: str) -> None:
 
 
 def _finish_all(status: str, exit_code: int | None, reason: str | None) -> None:
+    """Finish every active run (SIGTERM)."""
     with _lock:
         runs = list(reversed(_active))
     for run in runs:
@@ -214,12 +276,19 @@ def _finish_all(status: str, exit_code: int | None, reason: str | None) -> None:
 
 def _at_exit() -> None:
     exc = _uncaught
-    if exc is None:
-        _finish_all("finished", 0, None)
-    elif isinstance(exc, KeyboardInterrupt):
-        _finish_all("killed", 130, "KeyboardInterrupt")
-    else:
-        _finish_all("failed", 1, f"{type(exc).__name__}: {exc}")
+    if exc is None and _exit_code not in (None, 0):
+        exc = SystemExit(_exit_code)
+    status, code, reason = exit_status(exc)
+    trace = None
+    if status == "failed" and exc is not None and not isinstance(exc, SystemExit):
+        trace = "".join(format_exception(type(exc), exc, exc.__traceback__))
+    with _lock:
+        runs = list(reversed(_active))
+    for run in runs:
+        try:
+            run.finish(status, exit_code=code, reason=reason, traceback=trace)
+        except Exception as err:  # never mask the interpreter's own exit
+            _notice(f"could not finish run {run.id}: {err}")
 
 
 def _install_hooks() -> None:
@@ -229,6 +298,7 @@ def _install_hooks() -> None:
     _hooks_installed = True
     atexit.register(_at_exit)
     previous_hook = sys.excepthook
+    previous_exit = sys.exit
 
     def _excepthook(
         tp: type[BaseException], value: BaseException, tb: TracebackType | None
@@ -237,7 +307,14 @@ def _install_hooks() -> None:
         _uncaught = value
         previous_hook(tp, value, tb)
 
+    def _exit(code: object = None) -> NoReturn:
+        # SystemExit never reaches sys.excepthook; remember its code for atexit (as W&B).
+        global _exit_code
+        _exit_code = code
+        previous_exit(code)  # type: ignore[arg-type]
+
     sys.excepthook = _excepthook
+    sys.exit = _exit
     in_main = threading.current_thread() is threading.main_thread()
     if in_main and signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None):
         signal.signal(signal.SIGTERM, _on_sigterm)

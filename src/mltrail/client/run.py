@@ -13,150 +13,25 @@ from __future__ import annotations
 import sys
 import threading
 import time
-from collections.abc import Iterator, Mapping, MutableMapping
-from pathlib import Path
+from collections.abc import Callable, Iterator, Mapping, MutableMapping
+from traceback import format_exception
 from typing import TYPE_CHECKING, Any
 
-from mltrail.client.spool import KIND_METRICS, ReplayReport, SpoolWriter, iter_records
+from mltrail.client.spool import SpoolWriter
 from mltrail.client.values import check_key, flatten, metric_value, param_value
 from mltrail.config import Settings
-from mltrail.errors import InvalidValueError, MltrailError, RunFinishedError, StoreError
+from mltrail.errors import InvalidValueError, MltrailError, RunFinishedError
 from mltrail.series import Series
 
 if TYPE_CHECKING:
     from mltrail.entities import RunRecord
     from mltrail.store import Store
 
-__all__ = ["Config", "Run", "Summary", "decode_metrics", "encode_metrics"]
+__all__ = ["Config", "DisabledRun", "Run", "Summary", "normalize_tags"]
 
 _I64 = 1 << 63
 _BIG = 1 << 1000  # ints beyond this are not representable as float64
 _now = time.time
-
-
-def encode_metrics(cols: Mapping[str, Series]) -> dict[str, tuple[bytes, bytes, bytes]]:
-    return {
-        k: (s.steps.tobytes(), s.values.tobytes(), s.timestamps.tobytes()) for k, s in cols.items()
-    }
-
-
-def decode_metrics(body: Mapping[str, tuple[bytes, bytes, bytes]]) -> dict[str, Series]:
-    out: dict[str, Series] = {}
-    for k, (st, va, ts) in body.items():
-        series = Series.empty()
-        series.steps.frombytes(st)
-        series.values.frombytes(va)
-        series.timestamps.frombytes(ts)
-        out[k] = series
-    return out
-
-
-class _Writer(threading.Thread):
-    """Drains the run's columns to the spool and the store."""
-
-    def __init__(self, run: Run, spool: SpoolWriter, settings: Settings) -> None:
-        super().__init__(name=f"mltrail-writer-{run.id}", daemon=True)
-        self._run = run
-        self._store = run._store
-        self._spool = spool
-        self._interval = settings.flush_interval
-        self._heartbeat_every = settings.heartbeat_interval
-        self._last_heartbeat = _now()
-        self._stop_event = threading.Event()
-        self._lock = threading.Lock()
-        self.committed = spool.offset  # spool offset the store has everything up to
-        self.error: MltrailError | None = None
-        self.spool_error: OSError | None = None
-        self.points = 0
-
-    def run(self) -> None:
-        while not self._stop_event.wait(self._interval):
-            try:
-                self.drain()
-                if _now() - self._last_heartbeat >= self._heartbeat_every:
-                    self._last_heartbeat = _now()
-                    self._store.update_run(self._run.id, heartbeat_at=self._last_heartbeat)
-            except MltrailError as exc:  # keep running: data is safe in the spool
-                self.error = exc
-            except Exception as exc:  # a bug must not kill training silently
-                self.error = MltrailError(f"background writer failed: {exc!r}")
-                print(f"mltrail: {self.error}", file=sys.stderr)
-
-    def stop(self) -> None:
-        self._stop_event.set()
-        if self.is_alive() and threading.current_thread() is not self:
-            self.join()
-
-    @property
-    def caught_up(self) -> bool:
-        return self.committed == self._spool.offset
-
-    def drain(self) -> None:
-        """Write everything logged so far to the spool, then to the store."""
-        with self._lock:
-            run = self._run
-            with run._lock:
-                cols, run._cols = run._cols, {}
-            if cols:
-                was_caught_up = self.caught_up and self.error is None
-                try:
-                    offset = self._spool.append(KIND_METRICS, encode_metrics(cols))
-                except OSError as exc:  # disk full, spool folder gone: go straight to the store
-                    self._spool_failed(cols, exc)
-                    return
-                self.points += sum(len(s) for s in cols.values())
-                if was_caught_up:
-                    self._commit(cols, offset)
-                    return
-            if not self.caught_up:
-                self._catch_up()
-
-    def _spool_failed(self, cols: dict[str, Series], exc: OSError) -> None:
-        if self.spool_error is None:
-            print(
-                f"mltrail: cannot write the spool {self._spool.path} ({exc.strerror}); "
-                "writing to the store directly until it works again",
-                file=sys.stderr,
-            )
-        self.spool_error = exc
-        try:
-            self._store.write_metrics(self._run.id, cols)
-        except StoreError as store_exc:
-            # Neither place can take the points: keep them in memory for the next try.
-            self.error = store_exc
-            run = self._run
-            with run._lock:
-                for key, later in run._cols.items():
-                    if key in cols:
-                        cols[key].extend(later)
-                    else:
-                        cols[key] = later
-                run._cols = cols
-            return
-        self.points += sum(len(s) for s in cols.values())
-
-    def _commit(self, cols: dict[str, Series], offset: int) -> None:
-        try:
-            self._store.write_metrics(
-                self._run.id, cols, spool_id=self._spool.spool_id, spool_offset=offset
-            )
-        except StoreError as exc:
-            self.error = exc
-            return
-        self.committed = offset
-        self.error = None
-
-    def _catch_up(self) -> None:
-        """The store failed earlier: apply what the spool holds past the commit point."""
-        report = ReplayReport(self._spool.spool_id, self._run.id)
-        for rec in iter_records(self._spool.path, self.committed, report):
-            if rec.kind != KIND_METRICS:
-                continue
-            self._commit(decode_metrics(rec.body), rec.end)
-            if self.error is not None:
-                return
-        if self.committed != self._spool.offset:
-            self.committed = self._spool.offset  # non-metric records only
 
 
 class Config(MutableMapping[str, Any]):
@@ -265,10 +140,12 @@ class Run:
         store: Store,
         record: RunRecord,
         *,
-        spool_dir: Path,
+        spool: SpoolWriter,
         settings: Settings,
         start_step: int = 0,
     ) -> None:
+        from mltrail.client.writer import Writer
+
         self._store = store
         self.id: str = record.id
         self.name: str = record.name
@@ -280,15 +157,41 @@ class Run:
         self._closed = False
         self._lock = threading.Lock()
         self._cols: dict[str, Series] = {}  # points not yet taken by the writer
+        self._console: list[str] = []  # console output not yet taken by the writer
         self._known: set[str] = set()
         self._step = start_step
         self.config = Config(self, record.config)
         self.summary = Summary(self)
         self._tags = dict(record.tags)
         self._notes = record.notes
-        self._spool = SpoolWriter(spool_dir, self.id, store.uri)
-        self._writer = _Writer(self, self._spool, settings)
+        self._spool = spool
+        self._writer = Writer(self, spool, settings)
         self._writer.start()
+        self._on_finish: list[Callable[[], None]] = []
+
+    def _take_buffers(self) -> tuple[dict[str, Series], str]:
+        with self._lock:
+            cols, self._cols = self._cols, {}
+            text = "".join(self._console)
+            self._console = []
+        return cols, text
+
+    def _put_back(self, cols: dict[str, Series] | None, text: str | None) -> None:
+        with self._lock:
+            if cols:
+                for key, later in self._cols.items():
+                    if key in cols:
+                        cols[key].extend(later)
+                    else:
+                        cols[key] = later
+                self._cols = cols
+            if text:
+                self._console.insert(0, text)
+
+    def _write_console(self, text: str) -> None:
+        """Console capture appends here (see capture/console.py)."""
+        if not self._closed:
+            self._console.append(text)
 
     # -- the hot path ---------------------------------------------------------------
 
@@ -404,64 +307,76 @@ class Run:
 
     def flush(self) -> None:
         """Block until everything logged so far is in the store (or safe in the spool)."""
-        self._writer.drain()
+        self._writer.drain(force=True)
 
     def finish(
-        self, status: str = "finished", *, exit_code: int | None = None, reason: str | None = None
+        self,
+        status: str = "finished",
+        *,
+        exit_code: int | None = None,
+        reason: str | None = None,
+        traceback: str | None = None,
     ) -> None:
-        """End the run: drain every queued point, then record the final status."""
+        """End the run: drain every buffered point, then record the final status."""
         if self._closed:
             return
         if status not in ("finished", "failed", "killed", "crashed"):
             raise InvalidValueError(f"unknown final status {status!r}")
         if exit_code is None and status == "finished":
             exit_code = 0
+        for hook in self._on_finish:
+            try:
+                hook()
+            except Exception as exc:  # a capture hook must not block finishing
+                print(f"mltrail: finishing hook failed: {exc!r}", file=sys.stderr)
         self._closed = True
         writer = self._writer
         writer.stop()
         ended = _now()
-        writer.drain()  # store failures are kept in writer.error, never raised here
-        try:
-            self._spool.append("finish", (status, exit_code, reason, ended))
-        except OSError:
-            pass  # the store below still gets the status
-        if not writer.caught_up or writer.error is not None:
-            writer.drain()
+        writer.drain(force=True)
         lost = sum(len(c) for c in self._cols.values())
         try:
-            self._store.update_run(
-                self.id,
-                status=status,
-                ended_at=ended,
-                exit_code=exit_code,
-                exit_reason=reason,
-                heartbeat_at=ended,
-            )
-            self._status = status
-            saved = True
+            if traceback:
+                self._spool.append("metadata", {"traceback": traceback})
+            if lost:
+                self._spool.append("tags", {"mltrail.incomplete": f"{lost} points lost"})
+            self._spool.append("finish", (status, exit_code, reason, ended))
+        except OSError:
+            pass  # applied below directly
+        try:
+            if not writer.caught_up:
+                writer.drain(force=True)
+            if writer.spool_error is not None:  # the spool missed some: write directly
+                if traceback:
+                    self._store.merge_metadata(self.id, {"traceback": traceback})
+                if lost:
+                    self._store.set_tags(self.id, {"mltrail.incomplete": f"{lost} points lost"})
+                self._store.update_run(
+                    self.id, status=status, ended_at=ended, exit_code=exit_code,
+                    exit_reason=reason, heartbeat_at=ended,
+                )  # fmt: skip
+            saved = writer.caught_up
         except MltrailError as exc:
             saved = False
             writer.error = writer.error or exc
-        caught_up = saved and writer.caught_up and writer.error is None
+        if saved:
+            self._status = status
         if lost:
             print(
                 f"mltrail: run {self.id}: {lost} points could not be written to the spool or "
-                f"the store ({writer.spool_error or writer.error}) and are lost",
+                f"the store ({writer.spool_error or writer.error}); the run is tagged "
+                "mltrail.incomplete",
                 file=sys.stderr,
             )
-        elif not caught_up:
+        elif not saved:
             print(
                 f"mltrail: run {self.id} could not be fully written to the store "
                 f"({writer.error}); its data is kept in {self._spool.path}; "
                 "run `mltrail sync` when the store is back",
                 file=sys.stderr,
             )
-        if caught_up:
-            try:
-                self._store.forget_spool(self._spool.spool_id)
-            except MltrailError:
-                pass
-        self._spool.close(delete=caught_up)
+        keep = not saved or getattr(self._store, "offline", False)
+        self._spool.close(delete=not keep)
         from mltrail.client import fluent
 
         fluent._forget(self)
@@ -470,15 +385,115 @@ class Run:
         return self
 
     def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
-        if exc is None:
-            self.finish()
-        elif isinstance(exc, KeyboardInterrupt):
-            self.finish("killed", exit_code=130, reason="KeyboardInterrupt")
-        else:
-            self.finish("failed", exit_code=1, reason=f"{type(exc).__name__}: {exc}")
+        status, code, reason = exit_status(exc)
+        trace = None
+        if status == "failed" and exc is not None and not isinstance(exc, SystemExit):
+            trace = "".join(format_exception(type(exc), exc, tb))
+        self.finish(status, exit_code=code, reason=reason, traceback=trace)
 
     def __repr__(self) -> str:
         return f"<Run {self.project}/{self.name} id={self.id} status={self._status}>"
+
+
+class _LocalConfig(dict[str, Any]):
+    """Config of a disabled run: a plain dict with the Config methods."""
+
+    def update(  # type: ignore[override]
+        self, values: Mapping[str, Any] | None = None, /, *, allow_val_change: bool = False,
+        **kw: Any,
+    ) -> None:  # fmt: skip
+        merged = dict(values or {})
+        merged.update(kw)
+        super().update(flatten(merged, ".", what="config"))
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self)
+
+
+class DisabledRun(Run):
+    """``mode="disabled"``: the same API as :class:`Run`, every call a no-op.
+
+    Nothing is written anywhere; ``config`` and ``summary`` are plain in-memory dicts so
+    code that reads them back keeps working.
+    """
+
+    def __init__(
+        self, project: str, name: str | None, config: Mapping[str, Any], tags: dict[str, str],
+        notes: str,
+    ) -> None:  # fmt: skip
+        self.id = "disabled"
+        self.name = name or "disabled"
+        self.project = project
+        self.parent_id = None
+        self.group = None
+        self.job_type = None
+        self._status = "running"
+        self._closed = False
+        self._step = 0
+        cfg = _LocalConfig()
+        cfg.update(config)
+        self.config = cfg  # type: ignore[assignment]
+        self.summary = {}  # type: ignore[assignment]
+        self._tags = dict(tags)
+        self._notes = notes
+
+    def log(self, data: Mapping[str, Any], step: int | None = None, commit: bool = True) -> None:
+        self._step = (step if step is not None else self._step) + (1 if commit else 0)
+
+    def set_tags(self, tags: Mapping[str, Any] | list[str]) -> None:
+        self._tags.update(normalize_tags(tags))
+
+    def remove_tag(self, key: str) -> None:
+        self._tags.pop(key, None)
+
+    @property
+    def notes(self) -> str:
+        return self._notes
+
+    @notes.setter
+    def notes(self, text: str) -> None:
+        self._notes = str(text)
+
+    def flush(self) -> None:
+        return None
+
+    def finish(
+        self,
+        status: str = "finished",
+        *,
+        exit_code: int | None = None,
+        reason: str | None = None,
+        traceback: str | None = None,
+    ) -> None:
+        if not self._closed:
+            self._closed = True
+            self._status = status
+            from mltrail.client import fluent
+
+            fluent._forget(self)
+
+    def __repr__(self) -> str:
+        return f"<DisabledRun {self.project}/{self.name}>"
+
+
+def exit_status(exc: BaseException | None) -> tuple[str, int | None, str | None]:
+    """(status, exit code, reason) for a run ended by ``exc`` (None: normal end)."""
+    if exc is None:
+        return "finished", 0, None
+    if isinstance(exc, SystemExit):
+        code = exc.code
+        if code is None or code == 0:
+            return "finished", 0, None
+        return "failed", code if isinstance(code, int) else 1, f"sys.exit({code!r})"
+    if isinstance(exc, KeyboardInterrupt):
+        return "killed", 130, "KeyboardInterrupt"
+    return "failed", 1, f"{type(exc).__name__}: {exc}"
 
 
 def normalize_tags(tags: Mapping[str, Any] | list[str] | tuple[str, ...] | None) -> dict[str, str]:

@@ -63,7 +63,7 @@ class Record:
 class SpoolWriter:
     """Appends records to a new spool file and holds its lock while alive."""
 
-    def __init__(self, directory: Path, run_id: str, uri: str) -> None:
+    def __init__(self, directory: Path, run_id: str, uri: str, *, offline: bool = False) -> None:
         directory.mkdir(parents=True, exist_ok=True)
         self.spool_id = f"{run_id}.{uuid.uuid4().hex[:12]}"
         self.path = directory / f"{self.spool_id}.spool"
@@ -72,6 +72,7 @@ class SpoolWriter:
                 "spool_id": self.spool_id,
                 "run_id": run_id,
                 "uri": uri,
+                "offline": offline,
                 "pid": os.getpid(),
                 "host": socket.gethostname(),
                 "created": time.time(),

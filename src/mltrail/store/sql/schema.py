@@ -23,7 +23,7 @@ from sqlalchemy import (
 )
 
 #: Every revision this version of mltrail knows, oldest first.
-REVISIONS = ("0001_initial",)
+REVISIONS = ("0001_initial", "0002_run_logs")
 HEAD = REVISIONS[-1]
 
 KEY_LEN = 250  # longest metric/param/tag key
@@ -118,4 +118,14 @@ spool_commits = Table(
     Column("spool_id", String(64), primary_key=True),
     Column("run_id", String(RUN_ID_LEN), nullable=False),
     Column("offset", BigInteger, nullable=False),
+)
+
+# Console output (stdout/stderr) of a run, appended in chunks while it runs.
+run_logs = Table(
+    "run_logs",
+    metadata,
+    Column("run_id", String(RUN_ID_LEN), ForeignKey("runs.id"), primary_key=True),
+    Column("seq", Integer, primary_key=True),
+    Column("created_at", Float, nullable=False),
+    Column("data", Text, nullable=False),
 )

@@ -382,6 +382,39 @@ class SqlStore:
         with self._write() as conn:
             conn.execute(delete(s.tags).where((s.tags.c.run_id == run_id) & (s.tags.c.key == key)))
 
+    def merge_metadata(self, run_id: str, values: Mapping[str, Any]) -> None:
+        """Add or replace top-level keys of the run's captured metadata."""
+        with self._write() as conn:
+            row = conn.execute(select(s.runs.c.metadata_json).where(s.runs.c.id == run_id)).first()
+            if row is None:
+                raise RunNotFound(f"no run with id {run_id!r}")
+            current = json.loads(row.metadata_json)
+            current.update(values)
+            text = json.dumps(current, default=str)
+            conn.execute(update(s.runs).where(s.runs.c.id == run_id).values(metadata_json=text))
+
+    def append_logs(self, run_id: str, text: str) -> None:
+        """Append a chunk of console output."""
+        if not text:
+            return
+        c = s.run_logs.c
+        with self._write() as conn:
+            last = conn.execute(
+                select(func.coalesce(func.max(c.seq), 0)).where(c.run_id == run_id)
+            ).scalar_one()
+            conn.execute(
+                insert(s.run_logs).values(
+                    run_id=run_id, seq=last + 1, created_at=time.time(), data=text
+                )
+            )
+
+    def read_logs(self, run_id: str, *, after: int = 0) -> list[tuple[int, str]]:
+        """Console output chunks after sequence number ``after``, in order."""
+        c = s.run_logs.c
+        q = select(c.seq, c.data).where((c.run_id == run_id) & (c.seq > after)).order_by(c.seq)
+        with self._read() as conn:
+            return [(int(r.seq), str(r.data)) for r in conn.execute(q)]
+
     def set_summary(self, run_id: str, values: Mapping[str, Any]) -> None:
         with self._write() as conn:
             row = conn.execute(select(s.runs.c.summary_json).where(s.runs.c.id == run_id)).first()
@@ -492,6 +525,12 @@ class SqlStore:
             q = select(s.spool_commits.c.offset).where(s.spool_commits.c.spool_id == spool_id)
             row = conn.execute(q).first()
         return 0 if row is None else int(row.offset)
+
+    def commit_spool(self, spool_id: str, run_id: str, offset: int) -> None:
+        """Record that the store holds a spool's records up to ``offset``."""
+        row = {"spool_id": spool_id, "run_id": run_id, "offset": offset}
+        with self._write() as conn:
+            conn.execute(self._upsert(s.spool_commits, [row], ["spool_id"]), [row])
 
     def forget_spool(self, spool_id: str) -> None:
         with self._write() as conn:
