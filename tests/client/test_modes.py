@@ -169,3 +169,50 @@ def test_postgres_stopped_and_started_mid_run(
     run.finish()
     r = mltrail.Client(uri).get_run(run.id)
     assert r.status == "finished" and r.metrics["x"].count == 50_000
+
+
+def test_console_is_captured_while_printing_normally(
+    store_uri: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = mltrail.init(project="p", uri=store_uri, console="on")
+    print("epoch 1 loss 0.5")
+    print("warning: lr high", file=sys.stderr)
+    run.finish()
+    print("after finish")
+    out, err = capsys.readouterr()
+    assert "epoch 1 loss 0.5" in out and "lr high" in err and "after finish" in out
+    text = "".join(t for _, t in open_store(store_uri).read_logs(run.id))
+    assert "epoch 1 loss 0.5\n" in text and "warning: lr high\n" in text
+    assert "after finish" not in text
+    off = mltrail.init(project="p", uri=store_uri, console="off")
+    print("not captured")
+    off.finish()
+    assert open_store(store_uri).read_logs(off.id) == []
+    with pytest.raises(InvalidValueError, match="console="):
+        mltrail.init(project="p", uri=store_uri, console="loud")
+
+
+def test_console_of_a_live_run_is_readable_from_the_cli(tmp_path: Path, store_uri: str) -> None:
+    proc = _run_script(tmp_path, store_uri, """
+        run = mltrail.init(project="p", uri=URI)
+        for epoch in range(3):
+            print(f"epoch {epoch} done", flush=True)
+        print(run.id)
+    """)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    run_id = proc.stdout.decode().split()[-1]
+    from typer.testing import CliRunner
+
+    result = CliRunner().invoke(app, ["runs", "logs", run_id, "--tracking-uri", store_uri])
+    assert result.exit_code == 0
+    assert "epoch 0 done\nepoch 1 done\nepoch 2 done\n" in result.output
+
+
+def test_stale_heartbeat_shows_as_crashed(store_uri: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    run = mltrail.init(project="p", uri=store_uri)
+    run._writer.stop()  # a process that hangs without heartbeats
+    monkeypatch.setenv("MLTRAIL_CRASH_AFTER", "0.2")
+    time.sleep(0.3)
+    assert mltrail.Client(store_uri).get_run(run.id).status == "crashed"
+    monkeypatch.setenv("MLTRAIL_CRASH_AFTER", "300")
+    assert mltrail.Client(store_uri).get_run(run.id).status == "running"

@@ -259,3 +259,28 @@ def _attrs(r: RunRecord) -> dict[str, Any]:
         "job_type": r.job_type,
         "command": " ".join(r.metadata.get("command", [])) or None,
     }
+
+
+@app.command("logs")
+def logs(
+    run_id: str = typer.Argument(..., help="The run's id."),
+    follow: bool = typer.Option(False, "--follow", "-f", help="Keep printing while it runs."),
+    uri: str = UriOpt,
+) -> None:
+    """Print the console output (stdout and stderr) a run captured."""
+    import sys
+    import time
+
+    from mltrail.client.client import Client
+
+    client = Client(uri)
+    client.get_run(run_id)  # a clear error for an unknown id
+    after = 0
+    while True:
+        for seq, text in client.store.read_logs(run_id, after=after):
+            sys.stdout.write(text)
+            after = seq
+        sys.stdout.flush()
+        if not follow or client.get_run(run_id).status != "running":
+            return
+        time.sleep(1.0)

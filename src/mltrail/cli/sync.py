@@ -41,7 +41,7 @@ def sync(
     source = path if path is not None else local_dir(resolved) / "spool"
     if source.is_dir() and (source / "spool").is_dir():
         source = source / "spool"  # an .mltrail folder
-    if not source.exists():
+    if path is not None and not source.exists():  # no default folder: nothing spooled yet
         raise ValidationError(
             f"{source} does not exist",
             hint="give a spool file, a spool folder or an .mltrail folder",

@@ -19,6 +19,8 @@ from traceback import format_exception
 from types import FrameType, TracebackType
 from typing import Any, NoReturn
 
+from mltrail.client import console as console_capture
+from mltrail.client.console import console_mode
 from mltrail.client.offline import OfflineStore
 from mltrail.client.recovery import replay_spools
 from mltrail.client.run import DisabledRun, Run, exit_status, normalize_tags
@@ -59,6 +61,7 @@ def init(
     uri: str | None = None,
     allow_val_change: bool = False,
     mode: str | None = None,
+    console: str | None = None,
 ) -> Run:
     """Start (or resume) a run and make it the active one.
 
@@ -90,6 +93,7 @@ def init(
     clean_config = {
         k: param_value(k, v) for k, v in flatten(dict(config or {}), ".", what="config").items()
     }
+    capture_console = console_mode(console)
     if mode == "disabled":
         null = DisabledRun(project, name, clean_config, tag_map, notes or "")
         with _lock:
@@ -105,11 +109,12 @@ def init(
                 "offline runs cannot resume: the store is not reachable to read the run",
                 hint="resume online, or start a new offline run",
             )
-        return _start_offline(
+        run = _start_offline(
             resolved, spool_dir, cfg, project=project, name=name, run_id=run_id,
             group=group, job_type=job_type, parent_id=parent_id, notes=notes or "",
             tags=tag_map, config=clean_config,
         )  # fmt: skip
+        return _activate(run, capture_console)
     store = open_store(resolved)
     if find_spools(spool_dir):
         for report in replay_spools(store, spool_dir):
@@ -181,10 +186,14 @@ def init(
         start_step = 0
     spool = SpoolWriter(spool_dir, record.id, resolved)
     run = Run(store, record, spool=spool, settings=cfg, start_step=start_step)
-    return _activate(run)
+    return _activate(run, capture_console)
 
 
-def _activate(run: Run) -> Run:
+def _activate(run: Run, capture_console: bool) -> Run:
+    if capture_console:
+        sink = run._write_console
+        console_capture.install(sink)
+        run._on_finish.append(lambda: console_capture.uninstall(sink))
     with _lock:
         _active.append(run)
     _install_hooks()
@@ -218,7 +227,7 @@ def _start_offline(
     if config:
         store.log_params(rid, config)
         record = store.get_run(rid)
-    return _activate(Run(store, record, spool=spool, settings=cfg))
+    return Run(store, record, spool=spool, settings=cfg)
 
 
 def active_run() -> Run | None:

@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import Connection, delete, func, insert, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError, SQLAlchemyError
 
+from mltrail.config import settings
 from mltrail.entities import MetricSummary, Project, RunRecord
 from mltrail.errors import (
     ConfigConflictError,
@@ -277,12 +278,16 @@ class SqlStore:
             summ = select(s.metric_summary).where(s.metric_summary.c.run_id.in_(part))
             for m in conn.execute(summ):
                 metrics[m.run_id][m.key] = _summary(m)
+        stale_before = time.time() - settings().crash_after
         return [
             RunRecord(
                 id=r.id,
                 project=r.project_name,
                 name=r.name,
-                status=r.status,
+                # a live run's heartbeat stopped: show it crashed (sync persists that)
+                status="crashed"
+                if r.status == "running" and (r.heartbeat_at or 0) < stale_before
+                else r.status,
                 created_at=r.created_at,
                 started_at=r.started_at,
                 ended_at=r.ended_at,
