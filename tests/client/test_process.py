@@ -280,3 +280,37 @@ def test_full_disk_for_the_spool_loses_nothing(tmp_path: Path, pg_url_factory: o
     assert b"cannot write the spool" in proc.stderr
     r = _only_run(mltrail.Client(uri))
     assert r.status == "finished" and r.metrics["x"].count == 20000
+
+
+def test_kill_9_in_the_middle_of_a_million_point_loop(
+    tmp_path: Path, store_uri: str, client: mltrail.Client
+) -> None:
+    """Every point the writer handed to the OS survives; the run ends crashed."""
+    cmd = _script(tmp_path, """
+        run = mltrail.init(project="p", uri=URI)
+        print(run.id, flush=True)
+        for i in range(1_000_000):
+            run.log({"loss": 1.0 / (i + 1)}, step=i)
+            if i == 300_000:
+                run.flush()  # from here on at least 300,001 points are with the OS
+                print("flushed", flush=True)
+    """, store_uri)  # fmt: skip
+    with subprocess.Popen(cmd, env=_env(), stdout=subprocess.PIPE) as proc:
+        assert proc.stdout is not None
+        run_id = proc.stdout.readline().decode().strip()
+        assert proc.stdout.readline().strip() == b"flushed"
+        time.sleep(0.3)  # let it run on; the kill lands mid-loop
+        proc.kill()
+        assert proc.wait(10) == -signal.SIGKILL
+    from typer.testing import CliRunner
+
+    from mltrail.cli import app
+
+    result = CliRunner().invoke(app, ["sync", "--tracking-uri", store_uri])
+    assert result.exit_code == 0, result.output
+    r = client.get_run(run_id)
+    assert r.status == "crashed"
+    n = r.metrics["loss"].count
+    assert 300_001 <= n < 1_000_000
+    steps = [p.step for p in client.metric_history(run_id, "loss")]
+    assert steps == list(range(n))  # a gap-free prefix: nothing the OS had is missing
