@@ -22,6 +22,7 @@ from mltrail.cli._common import (
     print_json,
     styled_status,
 )
+from mltrail.cli._repro import diff_sections, show_rows
 from mltrail.entities import RunRecord
 
 app = typer.Typer(help="List, inspect and compare runs.", no_args_is_help=True)
@@ -167,7 +168,7 @@ def show(
         ("tags", cell(", ".join(f"{k}={v}" if v else k for k, v in r.tags.items()) or "-")),
         ("notes", cell(r.notes or "-")),
     ]
-    for k, v in rows:
+    for k, v in [*rows, *show_rows(r.metadata, r.summary)]:
         info.add_row(k, v)
     console.print(info)
     if r.config:
@@ -215,6 +216,10 @@ def diff(
         ("summary", a.summary, b.summary),
         ("tags", a.tags, b.tags),
     ]
+    for (name, da), (_, db) in zip(
+        diff_sections(a.metadata), diff_sections(b.metadata), strict=True
+    ):
+        sections.append((name, da, db))
     for section, da, db in sections:
         for key in sorted(set(da) | set(db)):
             va, vb = da.get(key), db.get(key)
@@ -257,7 +262,6 @@ def _attrs(r: RunRecord) -> dict[str, Any]:
         "user": r.user,
         "group": r.group,
         "job_type": r.job_type,
-        "command": " ".join(r.metadata.get("command", [])) or None,
     }
 
 
