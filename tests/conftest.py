@@ -7,6 +7,7 @@ A missing PostgreSQL is a failure, never a skip.
 
 from __future__ import annotations
 
+import gc
 import os
 import shutil
 import socket
@@ -140,6 +141,7 @@ def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]
     for run in list(fluent._active):
         run.finish()
     close_all()
+    gc.collect()  # leaked connections/files show up in the test that leaked them
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 from pathlib import Path
 
 import pytest
@@ -50,13 +49,9 @@ def test_newer_schema_is_a_clear_error(store_uri: str) -> None:
     assert "upgrade mltrail" in str(info.value)
 
 
-# psycopg itself may leave the half-built connection of a refused attempt to the garbage
-# collector (a ResourceWarning from psycopg's own connect path, not from mltrail).
-@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 def test_unreachable_database_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(StoreUnavailable, match="cannot open the tracking store"):
         open_store("postgresql://postgres@127.0.0.1:1/none")
-    gc.collect()  # collect psycopg's leftovers inside this test's warning filter
     blocker = tmp_path / "file"
     blocker.write_text("x")
     with pytest.raises(StoreUnavailable, match="cannot create the store folder"):

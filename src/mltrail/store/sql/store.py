@@ -79,7 +79,11 @@ class SqlStore:
     def __init__(self, uri: str) -> None:
         self.uri = uri
         self.engine = make_engine(uri)
-        ensure_schema(self.engine, uri)
+        try:
+            ensure_schema(self.engine, uri)
+        except BaseException:
+            self.engine.dispose()  # do not leave pooled connections to the collector
+            raise
         self.dialect = self.engine.dialect.name
 
     def close(self) -> None:
