@@ -30,7 +30,7 @@ from mltrail.errors import (
 
 if TYPE_CHECKING:
     from mltrail.client.client import Client
-    from mltrail.client.fluent import active_run, finish, init, log
+    from mltrail.client.fluent import active_run, finish, init, log, seed_everything
     from mltrail.client.run import Run
 
 __all__ = [
@@ -53,6 +53,7 @@ __all__ = [
     "finish",
     "init",
     "log",
+    "seed_everything",
 ]
 
 _LAZY = {
@@ -62,6 +63,7 @@ _LAZY = {
     "log": "mltrail.client.fluent",
     "finish": "mltrail.client.fluent",
     "active_run": "mltrail.client.fluent",
+    "seed_everything": "mltrail.client.fluent",
 }
 
 

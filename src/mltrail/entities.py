@@ -90,8 +90,13 @@ class RunRecord:
 
     @property
     def summary(self) -> dict[str, Any]:
-        """Last value of every metric, overridden by values set explicitly."""
-        out: dict[str, Any] = {k: s.last for k, s in sorted(self.metrics.items())}
+        """Last value of every metric, overridden by values set explicitly.
+
+        System metrics (``system/...``) are left out, as in W&B; they are in ``metrics``.
+        """
+        out: dict[str, Any] = {
+            k: s.last for k, s in sorted(self.metrics.items()) if not k.startswith("system/")
+        }
         out.update(self.summary_overrides)
         return out
 

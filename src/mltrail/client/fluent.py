@@ -37,7 +37,7 @@ from mltrail.errors import (
 from mltrail.ids import is_valid_run_id, new_run_id
 from mltrail.store import open_store
 
-__all__ = ["active_run", "finish", "init", "log"]
+__all__ = ["active_run", "finish", "init", "log", "seed_everything"]
 
 _active: list[Run] = []
 _lock = threading.Lock()
@@ -177,7 +177,7 @@ def init(
             parent_id=parent_id,
             notes=notes or "",
             tags=tag_map,
-            metadata={"command": sys.argv, "pid": os.getpid()},
+            metadata=_capture(),
             started_at=time.time(),
         )
         if clean_config:
@@ -189,7 +189,44 @@ def init(
     return _activate(run, capture_console)
 
 
+def _capture() -> dict[str, Any]:
+    """Reproducibility metadata stored with a new run (see client/capture)."""
+    from mltrail.client.capture import CaptureSettings, collect
+    from mltrail.client.capture.seeds import detect_seeds
+
+    info = collect(CaptureSettings.from_env())
+    info["pid"] = os.getpid()
+    seeds = detect_seeds()
+    if seeds:
+        info["seeds"] = seeds
+    return info
+
+
+def _start_monitor(run: Run) -> None:
+    """System metrics under ``system/`` every MLTRAIL_SYSTEM_INTERVAL seconds (default 10)."""
+    from mltrail.client.capture.system import SystemMonitor
+
+    samples = [0]
+
+    def sink(metrics: dict[str, float]) -> None:
+        run._log_system(metrics, samples[0])
+        samples[0] += 1
+
+    monitor = SystemMonitor.from_env(sink)
+    if not monitor.enabled:
+        return
+    monitor.start()
+
+    def stop() -> None:
+        monitor.stop()
+        if monitor.energy is not None:
+            run._store.merge_metadata(run.id, {"energy": monitor.energy.summary()})
+
+    run._on_finish.append(stop)
+
+
 def _activate(run: Run, capture_console: bool) -> Run:
+    _start_monitor(run)
     if capture_console:
         sink = run._write_console
         console_capture.install(sink)
@@ -221,7 +258,7 @@ def _start_offline(
     record = store.create_run(
         run_id=rid, project=project, name=name, user=_user(), group=group,
         job_type=job_type, parent_id=parent_id, notes=notes, tags=tags,
-        metadata={"command": sys.argv, "pid": os.getpid(), "offline": True},
+        metadata={**_capture(), "offline": True},
         started_at=time.time(),
     )  # fmt: skip
     if config:
@@ -253,6 +290,24 @@ def log(data: Mapping[str, Any], step: int | None = None, commit: bool = True) -
 def finish(status: str = "finished", *, exit_code: int | None = None) -> None:
     """Finish the active run."""
     _require_active().finish(status, exit_code=exit_code)
+
+
+def seed_everything(seed: int) -> dict[str, Any]:
+    """Seed ``random``, NumPy and PyTorch (those installed) and record it in the run.
+
+    Recorded in the active run's metadata (``seeds``), or in the next run started.
+
+    >>> mltrail.seed_everything(42)["seed"]  # doctest: +SKIP
+    42
+    """
+    from mltrail.client.capture.seeds import detect_seeds
+    from mltrail.client.capture.seeds import seed_everything as _seed
+
+    info = _seed(seed)
+    run = active_run()
+    if run is not None and not isinstance(run, DisabledRun):
+        run._store.merge_metadata(run.id, {"seeds": detect_seeds()})
+    return info
 
 
 def _forget(run: Run) -> None:

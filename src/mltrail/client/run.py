@@ -10,10 +10,12 @@ once the store answers again.
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, MutableMapping
+from pathlib import Path
 from traceback import format_exception
 from typing import TYPE_CHECKING, Any
 
@@ -168,6 +170,7 @@ class Run:
         self._writer = Writer(self, spool, settings)
         self._writer.start()
         self._on_finish: list[Callable[[], None]] = []
+        self._inputs: list[dict[str, Any]] = list(record.metadata.get("inputs", []))
 
     def _take_buffers(self) -> tuple[dict[str, Series], str]:
         with self._lock:
@@ -234,6 +237,21 @@ class Run:
         if commit and step >= self._step:
             self._step = step + 1
 
+    def _log_system(self, metrics: Mapping[str, float], step: int) -> None:
+        """System metrics: their own step axis (sample number), never the user's step."""
+        if self._closed:
+            return
+        ts = _now()
+        with self._lock:
+            cols = self._cols
+            for k, v in metrics.items():
+                c = cols.get(k)
+                if c is None:
+                    c = cols[k] = Series.empty()
+                c.steps.append(step)
+                c.values.append(float(v))
+                c.timestamps.append(ts)
+
     def _clean(self, data: Mapping[str, Any]) -> dict[str, float]:
         if not isinstance(data, Mapping):
             raise InvalidValueError(
@@ -298,6 +316,37 @@ class Run:
         self._check_open()
         self._store.update_run(self.id, notes=str(text))
         self._notes = str(text)
+
+    def use_dataset(self, path: str | os.PathLike[str], *, name: str | None = None) -> str:
+        """Record a file or directory as an input of this run, by content hash.
+
+        Returns the hash (a directory's is the hash of its sorted ``path oid size``
+        listing). Stored in the run's metadata under ``inputs``.
+        """
+        self._check_open()
+        from mltrail.objects.hashing import hash_bytes, hash_file
+
+        p = Path(path)
+        if not p.exists():
+            raise InvalidValueError(f"dataset path {str(p)!r} does not exist")
+        if p.is_dir():
+            lines = []
+            size = 0
+            for f in sorted(x for x in p.rglob("*") if x.is_file()):
+                oid, n = hash_file(f)
+                lines.append(f"{f.relative_to(p).as_posix()} {oid} {n}\n")
+                size += n
+            files = len(lines)
+            digest = hash_bytes("".join(lines).encode())
+        else:
+            digest, size = hash_file(p)
+            files = 1
+        entry = {"name": name or p.name, "path": str(p.resolve()), "hash": digest,
+                 "size": size, "files": files}  # fmt: skip
+        inputs = [i for i in self._inputs if i["path"] != entry["path"]] + [entry]
+        self._store.merge_metadata(self.id, {"inputs": inputs})
+        self._inputs = inputs
+        return digest
 
     def _check_open(self) -> None:
         if self._closed:
