@@ -119,6 +119,10 @@ def pg_url_factory(pg_server: dict[str, Any], pg_template: str) -> Iterator[Call
         return f"postgresql://postgres@127.0.0.1:{pg_server['port']}/{name}"
 
     yield make
+    from mltrail.client import fluent
+
+    for run in list(fluent._active):  # before their database goes away
+        run.finish()
     close_all()
     with _admin(pg_server) as c:
         for name in made:

@@ -6,7 +6,8 @@ import re
 import secrets
 
 _ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz"
-RUN_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+#: User-chosen run ids: up to 48 characters, so "<run id>.<12 hex>" spool ids fit 64.
+RUN_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,48}$")
 
 _ADJECTIVES = [
     "amber",

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import operator
 from array import array
 from collections.abc import Iterable
 from dataclasses import dataclass
+from itertools import islice
 
 from mltrail.entities import MetricPoint
 
@@ -35,8 +37,28 @@ class Series:
         return Series(self.steps[start:stop], self.values[start:stop], self.timestamps[start:stop])
 
     def is_ordered(self) -> bool:
+        """Steps strictly increase (C-speed: no Python bytecode per point)."""
         s = self.steps
-        return all(s[i] < s[i + 1] for i in range(len(s) - 1))
+        return all(map(operator.lt, s, islice(s, 1, None)))
+
+    def finite_min_max(self) -> tuple[float | None, float | None]:
+        """Min and max ignoring NaN (None when every value is NaN)."""
+        values = self.values
+        if not values:
+            return None, None
+        total = sum(values)
+        if total == total:  # no NaN (and no inf - inf): builtins in C
+            return min(values), max(values)
+        finite = [v for v in values if v == v]
+        return (min(finite), max(finite)) if finite else (None, None)
+
+    def last_index(self, ordered: bool) -> int:
+        """Index of the value at the highest step (the latest write among equal steps)."""
+        if ordered:
+            return len(self.steps) - 1
+        steps = self.steps
+        top = max(steps)
+        return len(steps) - 1 - steps[::-1].index(top)
 
 
 def merge_chunks(chunks: Iterable[tuple[Series, bool]]) -> Series:

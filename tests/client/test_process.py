@@ -318,3 +318,23 @@ def test_kill_9_in_the_middle_of_a_million_point_loop(
     assert 300_001 <= n < 1_000_000
     steps = [p.step for p in client.metric_history(run_id, "loss")]
     assert steps == list(range(n))  # a gap-free prefix: nothing the OS had is missing
+
+
+def test_sigint_drains_ends_killed_and_keeps_the_exit_status(
+    tmp_path: Path, store_uri: str, client: mltrail.Client
+) -> None:
+    cmd = _script(tmp_path, """
+        run = mltrail.init(project="p", uri=URI)
+        for i in range(10000):
+            run.log({"x": float(i)})
+        print("ready", flush=True)
+        while True:
+            time.sleep(0.01)
+    """, store_uri)  # fmt: skip
+    with subprocess.Popen(cmd, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE) as p:
+        assert p.stdout is not None and p.stdout.readline().strip() == b"ready"
+        p.send_signal(signal.SIGINT)
+        assert p.wait(30) == -signal.SIGINT  # Python re-raises SIGINT after KeyboardInterrupt
+    r = _only_run(client)
+    assert (r.status, r.exit_reason, r.exit_code) == ("killed", "KeyboardInterrupt", 130)
+    assert r.metrics["x"].count == 10000

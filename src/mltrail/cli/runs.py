@@ -168,7 +168,9 @@ def show(
         ("tags", cell(", ".join(f"{k}={v}" if v else k for k, v in r.tags.items()) or "-")),
         ("notes", cell(r.notes or "-")),
     ]
-    for k, v in [*rows, *show_rows(r.metadata, {k: m.last for k, m in r.metrics.items()})]:
+    last = {k: m.last for k, m in r.metrics.items()}
+    rows += [(k, cell(v)) for k, v in show_rows(r.metadata, last)]
+    for k, v in rows:
         info.add_row(k, v)
     console.print(info)
     if r.config:

@@ -79,7 +79,7 @@ def init(
         check_key(name, "run name")
     if run_id is not None and not is_valid_run_id(run_id):
         raise InvalidValueError(
-            f"run_id {run_id!r} is not valid: use 1-64 letters, digits, '-' or '_'"
+            f"run_id {run_id!r} is not valid: use 1-48 letters, digits, '-' or '_'"
         )
     if resume == "must" and run_id is None:
         raise InvalidValueError("resume='must' needs run_id= the run to continue")

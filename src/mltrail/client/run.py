@@ -417,6 +417,12 @@ class Run:
                 "mltrail.incomplete",
                 file=sys.stderr,
             )
+        elif getattr(self._store, "offline", False):
+            print(
+                f"mltrail: offline run {self.id} is saved in {self._spool.path}; "
+                "push it with `mltrail sync`",
+                file=sys.stderr,
+            )
         elif not saved:
             print(
                 f"mltrail: run {self.id} could not be fully written to the store "

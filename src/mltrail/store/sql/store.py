@@ -465,8 +465,13 @@ class SqlStore:
                         replaced.append({"run_id": run_id, "key": key, "seq": seq})
                     else:
                         seq += 1
+                ordered = series.is_ordered()
                 for start in range(0, len(series), MAX_CHUNK):
-                    part = series.slice(start, start + MAX_CHUNK)
+                    part = (
+                        series.slice(start, start + MAX_CHUNK)
+                        if start or len(series) > MAX_CHUNK
+                        else series
+                    )
                     new_chunks.append(
                         {
                             "run_id": run_id,
@@ -475,12 +480,16 @@ class SqlStore:
                             "first_step": part.steps[0],
                             "last_step": part.steps[-1],
                             "num_points": len(part),
-                            "ordered": part.is_ordered(),
+                            "ordered": ordered or part.is_ordered(),
                             "data": pack(part),
                         }
                     )
                     seq += 1
-                summary_rows.append(_merge_summary(run_id, key, summaries.get(key), batch[key]))
+                new = batch[key]
+                new_ordered = ordered if new is series else new.is_ordered()
+                summary_rows.append(
+                    _merge_summary(run_id, key, summaries.get(key), new, new_ordered)
+                )
             for r in replaced:
                 conn.execute(
                     delete(s.metric_chunks).where(
@@ -576,16 +585,12 @@ def _summary(row: Any) -> MetricSummary:
     )
 
 
-def _merge_summary(run_id: str, key: str, old: Any, series: Series) -> dict[str, Any]:
+def _merge_summary(
+    run_id: str, key: str, old: Any, series: Series, ordered: bool
+) -> dict[str, Any]:
     steps, values, stamps = series.steps, series.values, series.timestamps
-    # last: value at the highest step, the latest write among equal steps
-    best = 0
-    for i in range(1, len(steps)):
-        if steps[i] >= steps[best]:
-            best = i
-    finite = [v for v in values if v == v]
-    lo = min(finite) if finite else None
-    hi = max(finite) if finite else None
+    best = series.last_index(ordered)
+    lo, hi = series.finite_min_max()
     row: dict[str, Any] = {
         "run_id": run_id,
         "key": key,
