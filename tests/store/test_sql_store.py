@@ -12,9 +12,10 @@ from sqlalchemy import func, select
 from mltrail.errors import ConfigConflictError, RunAlreadyExists, RunNotFound
 from mltrail.series import Series
 from mltrail.store import open_store
+from mltrail.store.encoding import encode_param
 from mltrail.store.sql import schema as s
 from mltrail.store.sql.chunks import MAX_CHUNK, OPEN_CHUNK
-from mltrail.store.sql.store import SqlStore, encode_param
+from mltrail.store.sql.store import SqlStore
 
 
 def _series(steps: list[int], values: list[float]) -> Series:

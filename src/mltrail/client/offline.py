@@ -17,7 +17,7 @@ from mltrail.client.spool import SpoolWriter
 from mltrail.entities import MetricSummary, Project, RunRecord
 from mltrail.errors import ConfigConflictError, RunNotFound
 from mltrail.series import Series
-from mltrail.store.sql.store import encode_param
+from mltrail.store.encoding import encode_param
 
 __all__ = ["OfflineStore"]
 

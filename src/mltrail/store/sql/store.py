@@ -24,6 +24,7 @@ from mltrail.errors import (
     StoreUnavailable,
 )
 from mltrail.series import Series, merge_chunks
+from mltrail.store.encoding import encode_param
 from mltrail.store.sql import schema as s
 from mltrail.store.sql.chunks import MAX_CHUNK, OPEN_CHUNK, pack, unpack
 from mltrail.store.sql.engine import WRITE, ensure_schema, make_engine, redact
@@ -44,28 +45,6 @@ _RUN_FIELDS = {
     "started_at",
     "metadata",
 }
-
-
-def encode_param(value: Any) -> tuple[str, float | None]:
-    """A param's stored form: its JSON text, and its number when it is or reads as one.
-
-    Strings that read as numbers (``"0.01"``) get a number too, so that search compares
-    them as numbers. Booleans are not numbers.
-    """
-    text = json.dumps(value, sort_keys=True, ensure_ascii=False, allow_nan=True)
-    num: float | None = None
-    if isinstance(value, bool) or value is None:
-        num = None
-    elif isinstance(value, (int, float)):
-        num = float(value)
-    elif isinstance(value, str):
-        try:
-            num = float(value.strip())
-        except ValueError:
-            num = None
-    if num is not None and math.isnan(num):
-        num = None
-    return text, num
 
 
 def _chunks(seq: Sequence[str], n: int = _IN_BATCH) -> Iterator[Sequence[str]]:
