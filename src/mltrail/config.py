@@ -14,7 +14,7 @@ from pathlib import Path
 
 from mltrail.errors import ConfigurationError
 
-__all__ = ["Settings", "local_dir", "resolve_uri", "settings"]
+__all__ = ["Settings", "cache_dir", "local_dir", "objects_uri", "resolve_uri", "settings"]
 
 DEFAULT_DIRNAME = ".mltrail"
 
@@ -61,6 +61,21 @@ def local_dir(uri: str) -> Path:
     if uri.startswith("sqlite:///"):
         return Path(uri[len("sqlite:///") :]).parent
     return Path.cwd() / DEFAULT_DIRNAME
+
+
+def objects_uri(uri: str) -> str:
+    """Where blobs go: ``MLTRAIL_OBJECTS`` (a path or ``s3://bucket/prefix``), else the
+    ``objects/`` folder beside the local directory of the tracking store."""
+    return os.environ.get("MLTRAIL_OBJECTS") or str(local_dir(uri) / "objects")
+
+
+def cache_dir() -> Path:
+    """The artifact download cache (``MLTRAIL_CACHE_DIR``, else ~/.cache/mltrail)."""
+    env = os.environ.get("MLTRAIL_CACHE_DIR")
+    if env:
+        return Path(env).expanduser().absolute()
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "mltrail" / "artifacts"
 
 
 def _env_float(name: str, default: float) -> float:

@@ -9,6 +9,10 @@ from typing import Any
 __all__ = [
     "RUN_STATUSES",
     "TERMINAL_STATUSES",
+    "AliasEvent",
+    "ArtifactVersion",
+    "LineageNode",
+    "ManifestEntry",
     "MetricPoint",
     "MetricSummary",
     "Project",
@@ -104,3 +108,55 @@ class RunRecord:
     def duration(self) -> float | None:
         end = self.ended_at if self.ended_at is not None else self.heartbeat_at
         return None if end is None else max(0.0, end - self.started_at)
+
+
+@dataclass(frozen=True, slots=True)
+class ArtifactVersion:
+    """One version of a named artifact: a manifest (path -> object) and its metadata."""
+
+    project: str
+    name: str
+    type: str
+    version: int
+    digest: str  # object id of the manifest
+    size: int
+    file_count: int
+    metadata: dict[str, Any]
+    aliases: tuple[str, ...]
+    created_at: float
+    run_id: str | None
+    reference: bool
+
+    @property
+    def label(self) -> str:
+        return f"v{self.version}"
+
+    @property
+    def spec(self) -> str:
+        return f"{self.name}:v{self.version}"
+
+
+@dataclass(frozen=True, slots=True)
+class ManifestEntry:
+    path: str  # posix, relative to the artifact root
+    oid: str
+    size: int
+    ref: str | None = None  # where a reference artifact's file stays
+
+
+@dataclass(frozen=True, slots=True)
+class AliasEvent:
+    alias: str
+    from_version: int | None
+    to_version: int | None
+    actor: str | None
+    reason: str | None
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class LineageNode:
+    kind: str  # "run" | "artifact"
+    id: str  # run id or "name:vN"
+    label: str
+    children: tuple[LineageNode, ...] = ()

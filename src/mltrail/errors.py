@@ -12,10 +12,12 @@ boundary where they happen and chained with ``from exc``::
     │   ├── InvalidKeyError                metric/param/tag key empty, too long, bad chars
     │   ├── InvalidValueError              metric value not a real number, etc.
     │   ├── ConfigConflictError            changing an already-logged param
+    │   ├── InvalidArtifactPath            absolute, '..', NUL, escaping symlink
     │   └── QuerySyntaxError               search expression does not parse
     ├── NotFoundError (KeyError)
     │   ├── ProjectNotFound
     │   ├── RunNotFound
+    │   ├── ArtifactNotFound
     │   └── ObjectNotFound
     ├── ConflictError                      state does not allow the operation
     │   ├── RunFinishedError               log/update after finish()
@@ -32,10 +34,12 @@ boundary where they happen and chained with ``from exc``::
 from __future__ import annotations
 
 __all__ = [
+    "ArtifactNotFound",
     "ConfigConflictError",
     "ConfigurationError",
     "ConflictError",
     "ExtraNotInstalled",
+    "InvalidArtifactPath",
     "InvalidKeyError",
     "InvalidValueError",
     "MltrailError",
@@ -119,6 +123,12 @@ class ConfigConflictError(ValidationError):
     code = "config_conflict"
 
 
+class InvalidArtifactPath(ValidationError):
+    """An artifact name or a path inside an artifact is unsafe or malformed."""
+
+    code = "invalid_artifact_path"
+
+
 class QuerySyntaxError(ValidationError):
     """A search expression does not parse.
 
@@ -151,6 +161,10 @@ class ProjectNotFound(NotFoundError):
 
 class RunNotFound(NotFoundError):
     code = "run_not_found"
+
+
+class ArtifactNotFound(NotFoundError):
+    code = "artifact_not_found"
 
 
 class ObjectNotFound(NotFoundError):

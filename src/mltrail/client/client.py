@@ -2,16 +2,41 @@
 
 from __future__ import annotations
 
+import getpass
+import os
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from mltrail.config import resolve_uri
-from mltrail.entities import MetricPoint, MetricSummary, Project, RunRecord
+from mltrail.config import objects_uri, resolve_uri
+from mltrail.entities import (
+    AliasEvent,
+    ArtifactVersion,
+    LineageNode,
+    ManifestEntry,
+    MetricPoint,
+    MetricSummary,
+    Project,
+    RunRecord,
+)
 from mltrail.errors import InvalidValueError
 from mltrail.series import downsample, to_points
 from mltrail.store import Store, open_store
 
+if TYPE_CHECKING:
+    from mltrail.objects import ObjectStore
+    from mltrail.objects.gc import GcReport
+
 __all__ = ["Client", "ProjectInfo"]
+
+
+def _user() -> str | None:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return None
 
 
 @dataclass(frozen=True)
@@ -32,6 +57,7 @@ class Client:
     def __init__(self, uri: str | None = None) -> None:
         self.uri = resolve_uri(uri)
         self._store: Store = open_store(self.uri)
+        self._object_store: ObjectStore | None = None
 
     @property
     def store(self) -> Store:
@@ -70,6 +96,136 @@ class Client:
                 raise InvalidValueError("max_points must be at least 1")
             series = downsample(series, max_points)
         return to_points(series)
+
+    # -- artifacts ------------------------------------------------------------------
+
+    def _objects(self) -> ObjectStore:
+        if self._object_store is None:
+            from mltrail.objects import open_object_store
+
+            self._object_store = open_object_store(objects_uri(self.uri))
+        return self._object_store
+
+    def _split(self, spec: str, project: str | None) -> tuple[str, str, int | str | None]:
+        from mltrail.artifacts.names import parse_spec
+
+        proj, _, rest = spec.rpartition("/")
+        name, ref = parse_spec(rest)
+        return proj or project or "", name, ref
+
+    def list_artifacts(
+        self, project: str | None = None, type: str | None = None
+    ) -> list[ArtifactVersion]:
+        """The latest version of every artifact."""
+        return self._art.list_artifacts(project, type)  # type: ignore[no-any-return]
+
+    def artifact_versions(self, name: str, project: str | None = None) -> list[ArtifactVersion]:
+        proj, name, _ = self._split(name, project)
+        return self._art.artifact_versions(proj, name)  # type: ignore[no-any-return]
+
+    def get_artifact(self, spec: str, project: str | None = None) -> ArtifactVersion:
+        """``name``, ``name:v3``, ``name:best`` or ``project/name:latest``."""
+        proj, name, ref = self._split(spec, project)
+        return self._art.get_artifact_version(proj, name, ref)  # type: ignore[no-any-return]
+
+    def manifest(self, spec: str, project: str | None = None) -> list[ManifestEntry]:
+        from mltrail.artifacts.ops import read_manifest
+
+        return read_manifest(self._objects(), self.get_artifact(spec, project).digest)
+
+    def download_artifact(
+        self,
+        spec: str,
+        root: str | os.PathLike[str] | None = None,
+        project: str | None = None,
+        progress: Callable[[int], None] | None = None,
+    ) -> Path:
+        from mltrail.artifacts.ops import download
+
+        return download(self._objects(), self.get_artifact(spec, project), root, progress)
+
+    def put_artifact(
+        self,
+        path: str | os.PathLike[str],
+        name: str,
+        type: str = "file",
+        project: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        aliases: list[str] | tuple[str, ...] | None = None,
+        progress: Callable[[int], None] | None = None,
+    ) -> ArtifactVersion:
+        """Log an artifact without a run."""
+        from mltrail.artifacts.names import validate_name
+        from mltrail.artifacts.ops import log_files, metadata_dict
+
+        validate_name(name)
+        validate_name(type, "artifact type")
+        alias_list = tuple(validate_name(a, "alias") for a in (aliases or ()))
+        digest, size, count = log_files(self._objects(), path, progress=progress)
+        return self._art.create_artifact_version(  # type: ignore[no-any-return]
+            project=project or os.environ.get("MLTRAIL_PROJECT") or "default", name=name,
+            type=type, digest=digest, size=size, file_count=count,
+            metadata=metadata_dict(metadata), run_id=None, reference=False,
+            aliases=alias_list, actor=_user(),
+        )  # fmt: skip
+
+    def set_alias(
+        self,
+        name: str,
+        alias: str,
+        version: int | str | None,
+        project: str | None = None,
+        reason: str | None = None,
+    ) -> None:
+        """Point ``alias`` at a version (``3``, ``"v3"``); ``None`` removes it. Recorded."""
+        from mltrail.artifacts.names import validate_name
+
+        proj, name, _ = self._split(name, project)
+        if isinstance(version, str):
+            version = int(version.lstrip("v")) if version.lstrip("v").isdigit() else None
+            if version is None:
+                raise InvalidValueError("version must be a number like 3 or 'v3'")
+        self._art.set_alias(
+            proj, name, validate_name(alias, "alias"), version, actor=_user(), reason=reason
+        )
+
+    def alias_history(self, name: str, project: str | None = None) -> list[AliasEvent]:
+        proj, name, _ = self._split(name, project)
+        return self._art.alias_history(proj, name)  # type: ignore[no-any-return]
+
+    def diff_artifacts(
+        self, spec_a: str, spec_b: str, project: str | None = None
+    ) -> dict[str, list[str]]:
+        from mltrail.artifacts.ops import diff_manifests
+
+        return diff_manifests(self.manifest(spec_a, project), self.manifest(spec_b, project))
+
+    def lineage(
+        self, target: str, direction: str = "up", depth: int = 3, project: str | None = None
+    ) -> LineageNode:
+        """The graph around a run id or ``name:vN``: ``up`` to inputs, ``down`` to outputs."""
+        from mltrail.artifacts.ops import lineage
+
+        proj, _, rest = target.rpartition("/")
+        return lineage(self._art, proj or project or "", rest, direction, depth)
+
+    def cache_prune(self, max_bytes: int | None = None) -> tuple[int, int]:
+        from mltrail.artifacts.ops import cache_prune
+
+        return cache_prune(max_bytes)
+
+    def gc(self, dry_run: bool = True, grace_seconds: float = 3600) -> GcReport:
+        """Delete objects no artifact references (a dry run unless ``dry_run=False``)."""
+        from mltrail.artifacts.ops import referenced_objects
+        from mltrail.objects.gc import collect_garbage
+
+        objects = self._objects()
+        refs = referenced_objects(self._art, objects)
+        return collect_garbage(objects, refs, grace_seconds, dry_run)
+
+    @property
+    def _art(self) -> Any:
+        return self._store
 
     def mark_crashed(self, older_than_s: float) -> list[str]:
         """Mark runs without a heartbeat for ``older_than_s`` seconds as crashed."""

@@ -26,7 +26,7 @@ from mltrail.errors import InvalidValueError, MltrailError, RunFinishedError
 from mltrail.series import Series
 
 if TYPE_CHECKING:
-    from mltrail.entities import RunRecord
+    from mltrail.entities import ArtifactVersion, RunRecord
     from mltrail.store import Store
 
 __all__ = ["Config", "DisabledRun", "Run", "Summary", "normalize_tags"]
@@ -171,6 +171,8 @@ class Run:
         self._writer.start()
         self._on_finish: list[Callable[[], None]] = []
         self._inputs: list[dict[str, Any]] = list(record.metadata.get("inputs", []))
+        self._object_store: Any = None
+        self._user = record.user
 
     def _take_buffers(self) -> tuple[dict[str, Series], str]:
         with self._lock:
@@ -347,6 +349,93 @@ class Run:
         self._store.merge_metadata(self.id, {"inputs": inputs})
         self._inputs = inputs
         return digest
+
+    # -- artifacts ------------------------------------------------------------------
+
+    def _objects(self) -> Any:
+        if getattr(self._store, "offline", False):
+            from mltrail.errors import ConfigurationError
+
+            raise ConfigurationError(
+                "artifacts cannot be logged or used by an offline run",
+                hint="log artifacts from an online run, or with `mltrail artifacts put`",
+            )
+        if self._object_store is None:
+            from mltrail.config import objects_uri
+            from mltrail.objects import open_object_store
+
+            self._object_store = open_object_store(objects_uri(self._store.uri))
+        return self._object_store
+
+    def log_artifact(
+        self,
+        path: str | os.PathLike[str],
+        name: str | None = None,
+        type: str = "file",
+        metadata: Mapping[str, Any] | None = None,
+        aliases: list[str] | tuple[str, ...] | None = None,
+    ) -> ArtifactVersion:
+        """Store a file or directory as the next version of artifact ``name``.
+
+        Content already stored is not stored again; if the files equal the latest
+        version's, that version is returned (and the new aliases point at it).
+
+        >>> run.log_artifact("model/", type="model", aliases=["best"])  # doctest: +SKIP
+        """
+        return self._log_artifact(path, name, type, metadata, aliases, reference=False)
+
+    def log_reference(
+        self,
+        path: str | os.PathLike[str],
+        name: str | None = None,
+        type: str = "file",
+        metadata: Mapping[str, Any] | None = None,
+        aliases: list[str] | tuple[str, ...] | None = None,
+    ) -> ArtifactVersion:
+        """Track files that stay where they are, by content hash, without copying them."""
+        return self._log_artifact(path, name, type, metadata, aliases, reference=True)
+
+    def _log_artifact(
+        self,
+        path: str | os.PathLike[str],
+        name: str | None,
+        type: str,
+        metadata: Mapping[str, Any] | None,
+        aliases: list[str] | tuple[str, ...] | None,
+        *,
+        reference: bool,
+    ) -> ArtifactVersion:
+        from mltrail.artifacts.names import validate_name
+        from mltrail.artifacts.ops import log_files, metadata_dict
+
+        self._check_open()
+        name = validate_name(Path(path).name if name is None else name)
+        validate_name(type, "artifact type")
+        alias_list = tuple(validate_name(a, "alias") for a in (aliases or ()))
+        meta = metadata_dict(metadata)
+        digest, size, count = log_files(self._objects(), path, reference=reference)
+        return self._store.create_artifact_version(  # type: ignore[attr-defined, no-any-return]
+            project=self.project, name=name, type=type, digest=digest, size=size,
+            file_count=count, metadata=meta, run_id=self.id, reference=reference,
+            aliases=alias_list, actor=self._user,
+        )  # fmt: skip
+
+    def use_artifact(self, spec: str, *, root: str | os.PathLike[str] | None = None) -> Path:
+        """Download (or reuse from the cache) ``name[:vN|:alias]`` and record it as an input.
+
+        Returns the folder holding the artifact's files.
+        """
+        from mltrail.artifacts.names import parse_spec
+        from mltrail.artifacts.ops import download
+
+        self._check_open()
+        project, _, rest = spec.rpartition("/")
+        name, ref = parse_spec(rest)
+        store: Any = self._store
+        version = store.get_artifact_version(project or self.project, name, ref)
+        path = download(self._objects(), version, root)
+        store.add_run_input(self.id, version.project, version.name, version.version)
+        return path
 
     def _check_open(self) -> None:
         if self._closed:

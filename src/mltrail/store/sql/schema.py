@@ -20,10 +20,11 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    UniqueConstraint,
 )
 
 #: Every revision this version of mltrail knows, oldest first.
-REVISIONS = ("0001_initial", "0002_run_logs")
+REVISIONS = ("0001_initial", "0002_run_logs", "0003_artifacts")
 HEAD = REVISIONS[-1]
 
 KEY_LEN = 250  # longest metric/param/tag key
@@ -128,4 +129,66 @@ run_logs = Table(
     Column("seq", Integer, primary_key=True),
     Column("created_at", Float, nullable=False),
     Column("data", Text, nullable=False),
+)
+
+# A named artifact in a project; its versions are manifests in the object store.
+artifacts = Table(
+    "artifacts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("project_id", Integer, ForeignKey("projects.id"), nullable=False),
+    Column("name", String(128), nullable=False),
+    Column("type", String(64), nullable=False),
+    Column("created_at", Float, nullable=False),
+    UniqueConstraint("project_id", "name", name="uq_artifacts_project_name"),
+)
+
+artifact_versions = Table(
+    "artifact_versions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("artifact_id", Integer, ForeignKey("artifacts.id"), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("digest", String(64), nullable=False),  # the manifest's object id
+    Column("size", BigInteger, nullable=False),
+    Column("file_count", Integer, nullable=False),
+    Column("metadata_json", Text, nullable=False),
+    Column("run_id", String(RUN_ID_LEN)),  # the producing run
+    Column("reference", Boolean, nullable=False),
+    Column("created_at", Float, nullable=False),
+    UniqueConstraint("artifact_id", "version", name="uq_artifact_versions_version"),
+)
+Index("ix_artifact_versions_digest", artifact_versions.c.digest)
+
+artifact_aliases = Table(
+    "artifact_aliases",
+    metadata,
+    Column("artifact_id", Integer, ForeignKey("artifacts.id"), primary_key=True),
+    Column("alias", String(128), primary_key=True),
+    Column("version", Integer, nullable=False),
+)
+
+# Append-only: every alias move (who, when, from -> to, why).
+alias_events = Table(
+    "alias_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("artifact_id", Integer, ForeignKey("artifacts.id"), nullable=False),
+    Column("alias", String(128), nullable=False),
+    Column("from_version", Integer),
+    Column("to_version", Integer),
+    Column("actor", String(KEY_LEN)),
+    Column("reason", Text),
+    Column("at", Float, nullable=False),
+    Index("ix_alias_events_artifact", "artifact_id"),
+)
+
+# Lineage: a run's inputs ("in") and outputs ("out").
+run_edges = Table(
+    "run_edges",
+    metadata,
+    Column("run_id", String(RUN_ID_LEN), ForeignKey("runs.id"), primary_key=True),
+    Column("version_id", Integer, ForeignKey("artifact_versions.id"), primary_key=True),
+    Column("direction", String(3), primary_key=True),
+    Index("ix_run_edges_version", "version_id"),
 )

@@ -26,6 +26,7 @@ from mltrail.errors import (
 from mltrail.series import Series, merge_chunks
 from mltrail.store.encoding import encode_param
 from mltrail.store.sql import schema as s
+from mltrail.store.sql.artifacts import ArtifactStoreMixin
 from mltrail.store.sql.chunks import MAX_CHUNK, OPEN_CHUNK, pack, unpack
 from mltrail.store.sql.engine import WRITE, ensure_schema, make_engine, redact
 
@@ -52,7 +53,7 @@ def _chunks(seq: Sequence[str], n: int = _IN_BATCH) -> Iterator[Sequence[str]]:
         yield seq[i : i + n]
 
 
-class SqlStore:
+class SqlStore(ArtifactStoreMixin):
     """A :class:`mltrail.store.Store` on SQLite or PostgreSQL."""
 
     def __init__(self, uri: str) -> None:

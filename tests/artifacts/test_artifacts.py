@@ -1,0 +1,226 @@
+"""Versioned artifacts on both metadata backends: dedupe, aliases, lineage, safety."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+import mltrail
+from mltrail.artifacts.names import parse_spec, validate_relpath
+from mltrail.errors import ArtifactNotFound, InvalidArtifactPath, InvalidValueError, ObjectCorrupted
+
+MakeRun = Callable[..., mltrail.Run]
+
+
+@pytest.fixture(autouse=True)
+def _cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MLTRAIL_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("MLTRAIL_OBJECTS", str(tmp_path / "objects"))
+
+
+def _tree(root: Path, files: dict[str, str]) -> Path:
+    for rel, text in files.items():
+        p = root / rel
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text(text)
+    return root
+
+
+def _objects(tmp_path: Path) -> list[Path]:
+    return [p for p in (tmp_path / "objects").rglob("*") if p.is_file() and ".tmp" not in p.parts]
+
+
+def test_versions_dedupe_and_latest(
+    make_run: MakeRun, client: mltrail.Client, tmp_path: Path
+) -> None:
+    data = _tree(tmp_path / "model", {"weights.bin": "w" * 1000, "cfg/config.json": "{}"})
+    run = make_run()
+    v0 = run.log_artifact(data, name="resnet", type="model", metadata={"acc": 0.9},
+                          aliases=["best"])  # fmt: skip
+    stored = len(_objects(tmp_path))
+    again = run.log_artifact(data, name="resnet", type="model")
+    assert again.version == 0 and len(_objects(tmp_path)) == stored  # nothing new
+    (data / "weights.bin").write_text("x" * 1000)
+    v1 = run.log_artifact(data, name="resnet", type="model")
+    assert len(_objects(tmp_path)) == stored + 2  # the changed file + a new manifest
+    run.finish()
+    assert (v0.version, v0.file_count, v0.size, v0.metadata) == (0, 2, 1002, {"acc": 0.9})
+    assert v1.spec == "resnet:v1" and v1.aliases == ("latest",)
+    assert client.get_artifact("resnet").version == 1
+    assert client.get_artifact("resnet:best").version == 0
+    assert client.get_artifact("resnet:v0").digest == v0.digest
+    assert [v.version for v in client.artifact_versions("resnet")] == [0, 1]
+    assert client.diff_artifacts("resnet:v0", "resnet:v1") == {
+        "added": [], "removed": [], "modified": ["weights.bin"]
+    }  # fmt: skip
+    assert [a.name for a in client.list_artifacts(type="model")] == ["resnet"]
+    with pytest.raises(InvalidValueError, match="type"):
+        client.put_artifact(data, name="resnet", type="dataset", project="test")
+
+
+def test_use_artifact_records_input_and_lineage(
+    make_run: MakeRun, client: mltrail.Client, tmp_path: Path
+) -> None:
+    raw = _tree(tmp_path / "raw", {"a.csv": "1,2\n", "b.csv": "3,4\n"})
+    prep = make_run(name="prep")
+    prep.log_artifact(raw, name="dataset", type="dataset")
+    prep.finish()
+    train = make_run(name="train")
+    path = train.use_artifact("dataset:latest")
+    assert sorted(p.name for p in path.iterdir()) == ["a.csv", "b.csv"]
+    assert (path / "a.csv").read_text() == "1,2\n"
+    model = _tree(tmp_path / "m", {"model.pt": "weights"})
+    train.log_artifact(model, name="clf", type="model")
+    train.finish()
+    up = client.lineage("clf:v0", direction="up", depth=4)
+    assert up.id == "clf:v0" and up.children[0].id == train.id
+    assert up.children[0].children[0].id == "dataset:v0"
+    assert up.children[0].children[0].children[0].id == prep.id
+    down = client.lineage(prep.id, direction="down", depth=4)
+    assert down.children[0].children[0].children[0].id == "clf:v0"
+    # the cache is reused
+    again = make_run().use_artifact("dataset")
+    assert again == path
+
+
+def test_alias_moves_are_recorded(
+    make_run: MakeRun, client: mltrail.Client, tmp_path: Path
+) -> None:
+    run = make_run()
+    for i in range(3):
+        run.log_artifact(_tree(tmp_path / f"d{i}", {"f": str(i)}), name="ds", type="dataset")
+    run.finish()
+    client.set_alias("ds", "champion", 1, reason="best val")
+    client.set_alias("ds", "champion", "v2")
+    client.set_alias("ds", "champion", None)
+    events = client.alias_history("ds")
+    assert [(e.alias, e.from_version, e.to_version) for e in events] == [
+        ("champion", None, 1), ("champion", 1, 2), ("champion", 2, None)
+    ]  # fmt: skip
+    assert events[0].reason == "best val" and events[0].actor
+    with pytest.raises(InvalidValueError, match="reserved"):
+        client.set_alias("ds", "latest", 0)
+    with pytest.raises(ArtifactNotFound):
+        client.set_alias("ds", "x", 7)
+    with pytest.raises(ArtifactNotFound):
+        client.get_artifact("nope:v0")
+
+
+def test_reference_artifacts_are_not_copied(
+    make_run: MakeRun, client: mltrail.Client, tmp_path: Path
+) -> None:
+    big = _tree(tmp_path / "bucket", {"shard-0.bin": "data0", "shard-1.bin": "data1"})
+    run = make_run()
+    ref = run.log_reference(big, name="shards", type="dataset")
+    run.finish()
+    assert ref.reference and ref.file_count == 2
+    assert len(_objects(tmp_path)) == 1  # only the manifest
+    out = client.download_artifact("shards", root=tmp_path / "out")
+    assert (out / "shard-1.bin").read_text() == "data1"
+    (big / "shard-0.bin").write_text("changed")
+    with pytest.raises(ObjectCorrupted, match="changed since it was logged"):
+        client.download_artifact("shards", root=tmp_path / "out2")
+
+
+@pytest.mark.parametrize(
+    "bad", ["../evil", "/abs/path", "a/../../b", "a\x00b", "", "a//b", "C:/x", "a\\b", "./a"]
+)
+def test_unsafe_manifest_paths_are_rejected(bad: str) -> None:
+    with pytest.raises(InvalidArtifactPath):
+        validate_relpath(bad)
+
+
+@pytest.mark.parametrize("bad", ["../x", "a/b", "", ".hidden", "x" * 129, "a b"])
+def test_unsafe_names_are_rejected(bad: str, make_run: MakeRun, tmp_path: Path) -> None:
+    f = _tree(tmp_path, {"f.txt": "x"}) / "f.txt"
+    run = make_run()
+    with pytest.raises(InvalidArtifactPath):
+        run.log_artifact(f, name=bad)
+    run.finish()
+
+
+def test_specs() -> None:
+    assert parse_spec("m") == ("m", None) and parse_spec("m:latest") == ("m", None)
+    assert parse_spec("m:v3") == ("m", 3) and parse_spec("m:best") == ("m", "best")
+    with pytest.raises(InvalidArtifactPath):
+        parse_spec("m:../x")
+
+
+def test_symlink_escaping_the_folder_is_refused(make_run: MakeRun, tmp_path: Path) -> None:
+    secret = _tree(tmp_path / "outside", {"secret.txt": "s"}) / "secret.txt"
+    data = _tree(tmp_path / "data", {"ok.txt": "ok"})
+    os.symlink(secret, data / "link.txt")
+    run = make_run()
+    with pytest.raises(InvalidArtifactPath, match="outside the artifact folder"):
+        run.log_artifact(data, name="data")
+    run.finish()
+
+
+def test_checkout_never_writes_through_a_symlink(
+    make_run: MakeRun, client: mltrail.Client, tmp_path: Path
+) -> None:
+    run = make_run()
+    run.log_artifact(_tree(tmp_path / "d", {"sub/f.txt": "x"}), name="d")
+    run.finish()
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    (tmp_path / "elsewhere").mkdir()
+    os.symlink(tmp_path / "elsewhere", dest / "sub")
+    with pytest.raises(InvalidArtifactPath, match="outside"):
+        client.download_artifact("d", root=dest)
+    assert not (tmp_path / "elsewhere" / "f.txt").exists()
+
+
+def test_corrupt_object_fails_loudly_and_leaves_nothing(
+    make_run: MakeRun, client: mltrail.Client, tmp_path: Path
+) -> None:
+    run = make_run()
+    v = run.log_artifact(_tree(tmp_path / "d", {"f.bin": "payload" * 100}), name="d")
+    run.finish()
+    (entry,) = client.manifest("d")
+    obj = tmp_path / "objects" / entry.oid[:2] / entry.oid[2:]
+    obj.chmod(0o644)
+    obj.write_text("tampered" * 100)
+    with pytest.raises(ObjectCorrupted):
+        client.download_artifact("d")
+    cache = tmp_path / "cache"
+    assert not (cache / v.digest).exists()
+    assert not [p for p in cache.iterdir() if p.name.endswith(".partial")]
+
+
+def test_cache_is_bounded_lru(make_run: MakeRun, client: mltrail.Client, tmp_path: Path) -> None:
+    run = make_run()
+    for i in range(3):
+        run.log_artifact(_tree(tmp_path / f"d{i}", {"f": "x" * 1000 + str(i)}), name=f"a{i}")
+    run.finish()
+    paths = [client.download_artifact(f"a{i}") for i in range(3)]
+    client.download_artifact("a0")  # most recently used now
+    removed, freed = client.cache_prune(max_bytes=2100)
+    assert (removed, freed) == (1, 1001)
+    assert paths[0].exists() and not paths[1].exists() and paths[2].exists()
+
+
+def test_gc_keeps_referenced_and_young_objects(client: mltrail.Client, tmp_path: Path) -> None:
+    client.put_artifact(_tree(tmp_path / "d", {"f": "kept"}), name="d", project="p")
+    from mltrail.objects import open_object_store
+
+    objects = open_object_store(str(tmp_path / "objects"))
+    orphan = objects.put_bytes(b"nobody points at me").oid
+    report = client.gc(dry_run=True, grace_seconds=0)
+    assert report.garbage == (orphan,) and objects.exists(orphan)
+    assert client.gc(dry_run=False, grace_seconds=3600).deleted == ()  # too young
+    assert client.gc(dry_run=False, grace_seconds=0).deleted == (orphan,)
+    assert not objects.exists(orphan)
+    assert client.download_artifact("p/d").joinpath("f").read_text() == "kept"
+
+
+def test_offline_runs_cannot_log_artifacts(store_uri: str, tmp_path: Path) -> None:
+    from mltrail.errors import ConfigurationError
+
+    run = mltrail.init(project="p", uri=store_uri, mode="offline")
+    with pytest.raises(ConfigurationError, match="offline"):
+        run.log_artifact(_tree(tmp_path, {"f": "x"}) / "f")
+    run.finish()
