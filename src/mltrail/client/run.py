@@ -36,6 +36,14 @@ _BIG = 1 << 1000  # ints beyond this are not representable as float64
 _now = time.time
 
 
+_Column = tuple[Series, Callable[[int], None], Callable[[float], None], Callable[[float], None]]
+
+
+def _column(series: Series | None = None) -> _Column:
+    s = series if series is not None else Series.empty()
+    return (s, s.steps.append, s.values.append, s.timestamps.append)
+
+
 class Config(MutableMapping[str, Any]):
     """A run's params: flat ``a.b`` keys, fixed once logged.
 
@@ -158,7 +166,9 @@ class Run:
         self._status = record.status
         self._closed = False
         self._lock = threading.Lock()
-        self._cols: dict[str, Series] = {}  # points not yet taken by the writer
+        # Points not yet taken by the writer: per key, its columns and their bound
+        # append methods (no attribute lookups on the hot path).
+        self._cols: dict[str, _Column] = {}
         self._console: list[str] = []  # console output not yet taken by the writer
         self._known: set[str] = set()
         self._step = start_step
@@ -176,20 +186,20 @@ class Run:
 
     def _take_buffers(self) -> tuple[dict[str, Series], str]:
         with self._lock:
-            cols, self._cols = self._cols, {}
+            taken, self._cols = self._cols, {}
             text = "".join(self._console)
             self._console = []
-        return cols, text
+        return {k: c[0] for k, c in taken.items()}, text
 
     def _put_back(self, cols: dict[str, Series] | None, text: str | None) -> None:
         with self._lock:
             if cols:
                 for key, later in self._cols.items():
                     if key in cols:
-                        cols[key].extend(later)
+                        cols[key].extend(later[0])
                     else:
-                        cols[key] = later
-                self._cols = cols
+                        cols[key] = later[0]
+                self._cols = {k: _column(series) for k, series in cols.items()}
             if text:
                 self._console.insert(0, text)
 
@@ -232,10 +242,10 @@ class Run:
             for k, v in data.items():
                 c = cols.get(k)
                 if c is None:
-                    c = cols[k] = Series.empty()
-                c.steps.append(step)
-                c.values.append(v)
-                c.timestamps.append(ts)
+                    c = cols[k] = _column()
+                c[1](step)
+                c[2](v)
+                c[3](ts)
         if commit and step >= self._step:
             self._step = step + 1
 
@@ -249,10 +259,10 @@ class Run:
             for k, v in metrics.items():
                 c = cols.get(k)
                 if c is None:
-                    c = cols[k] = Series.empty()
-                c.steps.append(step)
-                c.values.append(float(v))
-                c.timestamps.append(ts)
+                    c = cols[k] = _column()
+                c[1](step)
+                c[2](float(v))
+                c[3](ts)
 
     def _clean(self, data: Mapping[str, Any]) -> dict[str, float]:
         if not isinstance(data, Mapping):
@@ -472,7 +482,7 @@ class Run:
         writer.stop()
         ended = _now()
         writer.drain(force=True)
-        lost = sum(len(c) for c in self._cols.values())
+        lost = sum(len(c[0]) for c in self._cols.values())
         try:
             if traceback:
                 self._spool.append("metadata", {"traceback": traceback})
