@@ -224,3 +224,27 @@ def test_offline_runs_cannot_log_artifacts(store_uri: str, tmp_path: Path) -> No
     with pytest.raises(ConfigurationError, match="offline"):
         run.log_artifact(_tree(tmp_path, {"f": "x"}) / "f")
     run.finish()
+
+
+def test_artifacts_on_s3_objects(
+    make_run: MakeRun,
+    client: mltrail.Client,
+    tmp_path: Path,
+    make_s3_store: Callable[..., object],
+    s3_endpoint: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The same flow with blobs in an S3 API server (moto on loopback)."""
+    bucket = make_s3_store()
+    monkeypatch.setenv("MLTRAIL_OBJECTS", f"s3://{bucket.bucket}/{bucket.prefix}")  # type: ignore[attr-defined]
+    monkeypatch.setenv("MLTRAIL_S3_ENDPOINT_URL", s3_endpoint)
+    data = _tree(tmp_path / "d", {"a.txt": "alpha", "sub/b.txt": "beta" * 1000})
+    run = make_run()
+    v0 = run.log_artifact(data, name="ds", type="dataset", aliases=["best"])
+    assert run.log_artifact(data, name="ds", type="dataset").version == 0
+    run.finish()
+    s3_client = mltrail.Client(client.uri)
+    out = s3_client.download_artifact("ds:best", root=tmp_path / "out")
+    assert (out / "sub" / "b.txt").read_text() == "beta" * 1000
+    assert s3_client.get_artifact("ds").digest == v0.digest
+    assert s3_client.gc(dry_run=True, grace_seconds=0).garbage == ()
