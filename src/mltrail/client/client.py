@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from mltrail.objects import ObjectStore
     from mltrail.objects.gc import GcReport
 
-__all__ = ["Client", "ProjectInfo"]
+__all__ = ["Client", "ProjectInfo", "RunPage"]
 
 
 def _user() -> str | None:
@@ -44,6 +44,32 @@ class ProjectInfo:
     name: str
     created_at: float
     run_count: int
+
+
+class RunPage(list[RunRecord]):
+    """One page of search results; ``next_cursor`` fetches the next (None: no more)."""
+
+    next_cursor: str | None = None
+
+
+def _frame(runs: list[RunRecord]) -> Any:
+    try:
+        import pandas as pd
+    except ImportError:
+        from mltrail.errors import ExtraNotInstalled
+
+        raise ExtraNotInstalled("pandas", "pandas", "search_runs(as_frame=True)") from None
+    rows = []
+    for r in runs:
+        row: dict[str, Any] = {
+            "id": r.id, "name": r.name, "project": r.project, "status": r.status,
+            "created_at": r.created_at, "duration": r.duration,
+        }  # fmt: skip
+        row.update({f"params.{k}": v for k, v in r.config.items()})
+        row.update({f"metrics.{k}": v for k, v in r.summary.items()})
+        row.update({f"tags.{k}": v for k, v in r.tags.items()})
+        rows.append(row)
+    return pd.DataFrame(rows)
 
 
 class Client:
@@ -70,6 +96,40 @@ class Client:
     def list_runs(self, project: str | None = None, *, limit: int | None = None) -> list[RunRecord]:
         """Runs, newest first (all projects when ``project`` is None)."""
         return self._store.list_runs(project, limit=limit)
+
+    def search_runs(
+        self,
+        project: str | None = None,
+        query: str | None = None,
+        *,
+        order_by: list[str] | str | None = None,
+        limit: int = 100,
+        cursor: str | None = None,
+        as_frame: bool = False,
+    ) -> Any:
+        """Runs matching a query, e.g. ``"metrics.val_acc > 0.9 and params.lr = 0.01"``.
+
+        Returns a list of runs with ``.next_cursor`` (None on the last page); pass it
+        back as ``cursor`` for the next page. ``as_frame=True`` gives a pandas DataFrame
+        (one row per run: attributes, ``params.*``, ``metrics.*``, ``tags.*``).
+
+        >>> client.search_runs("mnist", "metrics.acc > 0.9")  # doctest: +SKIP
+        """
+        from mltrail.store.sql.search import decode_cursor, encode_cursor
+
+        if not 1 <= limit <= 10_000:
+            raise InvalidValueError("limit must be between 1 and 10000")
+        offset = decode_cursor(cursor)
+        rows = self._art.search_runs(
+            project, query, order_by=order_by, limit=limit + 1, offset=offset
+        )
+        page = RunPage(rows[:limit])
+        page.next_cursor = encode_cursor(offset + limit) if len(rows) > limit else None
+        return _frame(page) if as_frame else page
+
+    def count_runs(self, project: str | None = None, query: str | None = None) -> int:
+        """How many runs match ``query``."""
+        return int(self._art.count_runs(project, query))
 
     def list_projects(self) -> list[ProjectInfo]:
         return [ProjectInfo(p.name, p.created_at, n) for p, n in self._store.list_projects()]

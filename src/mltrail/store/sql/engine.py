@@ -46,6 +46,7 @@ def _sqlite_engine(path: Path) -> Engine:
         cur.execute("PRAGMA journal_mode = WAL")
         cur.execute("PRAGMA synchronous = NORMAL")
         cur.execute("PRAGMA foreign_keys = ON")
+        cur.execute("PRAGMA case_sensitive_like = ON")  # LIKE as in PostgreSQL
         cur.close()
 
     @event.listens_for(engine, "begin")

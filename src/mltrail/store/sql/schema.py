@@ -24,7 +24,7 @@ from sqlalchemy import (
 )
 
 #: Every revision this version of mltrail knows, oldest first.
-REVISIONS = ("0001_initial", "0002_run_logs", "0003_artifacts")
+REVISIONS = ("0001_initial", "0002_run_logs", "0003_artifacts", "0004_search")
 HEAD = REVISIONS[-1]
 
 KEY_LEN = 250  # longest metric/param/tag key
@@ -72,6 +72,8 @@ params = Table(
     Column("key", String(KEY_LEN), primary_key=True),
     Column("value_json", Text, nullable=False),
     Column("value_num", Float),  # set when the value is (or reads as) a number
+    Column("value_text", Text),  # a string value as is, else the JSON text
+    Index("ix_params_key_num", "key", "value_num"),
 )
 
 tags = Table(
@@ -110,6 +112,7 @@ metric_summary = Table(
     Column("min_value", Float),
     Column("max_value", Float),
     Column("num_points", BigInteger, nullable=False),
+    Index("ix_metric_summary_key_last", "key", "last_value"),
 )
 
 # How far each spool file has been written to the store (exactly-once replay).

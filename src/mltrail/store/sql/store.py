@@ -237,18 +237,59 @@ class SqlStore(ArtifactStoreMixin):
             proj = self._project(conn, project, create=False)
             return self._records(conn, s.runs.c.project_id == proj.id, limit=limit)
 
-    def _records(
-        self, conn: Connection, where: Any, *, limit: int | None = None
+    def search_runs(
+        self,
+        project: str | None = None,
+        query: str | None = None,
+        *,
+        order_by: list[str] | str | None = None,
+        limit: int = 100,
+        offset: int = 0,
     ) -> list[RunRecord]:
-        q = (
-            select(s.runs, s.projects.c.name.label("project_name"))
-            .join(s.projects, s.projects.c.id == s.runs.c.project_id)
-            .order_by(s.runs.c.created_at.desc(), s.runs.c.id)
+        """Runs matching ``query`` (the query language), sorted, one page."""
+        from mltrail.store.sql.search import compile_order, compile_where
+
+        where = compile_where(query, self.dialect)
+        order = compile_order(order_by, self.dialect)
+        with self._read() as conn:
+            cond = where
+            if project is not None:
+                proj = self._project(conn, project, create=False)
+                scope = s.runs.c.project_id == proj.id
+                cond = scope if cond is None else scope & cond
+            return self._records(conn, cond, limit=limit, offset=offset, order=order)
+
+    def count_runs(self, project: str | None = None, query: str | None = None) -> int:
+        from mltrail.store.sql.search import compile_where
+
+        where = compile_where(query, self.dialect)
+        q = select(func.count()).select_from(s.runs)
+        with self._read() as conn:
+            if project is not None:
+                q = q.where(s.runs.c.project_id == self._project(conn, project, create=False).id)
+            if where is not None:
+                q = q.where(where)
+            return int(conn.execute(q).scalar_one())
+
+    def _records(
+        self,
+        conn: Connection,
+        where: Any,
+        *,
+        limit: int | None = None,
+        offset: int = 0,
+        order: list[Any] | None = None,
+    ) -> list[RunRecord]:
+        q = select(s.runs, s.projects.c.name.label("project_name")).join(
+            s.projects, s.projects.c.id == s.runs.c.project_id
         )
+        q = q.order_by(*(order or [s.runs.c.created_at.desc(), s.runs.c.id]))
         if where is not None:
             q = q.where(where)
         if limit is not None:
             q = q.limit(limit)
+        if offset:
+            q = q.offset(offset)
         rows = conn.execute(q).all()
         ids = [r.id for r in rows]
         params: dict[str, dict[str, Any]] = {i: {} for i in ids}
@@ -351,7 +392,13 @@ class SqlStore(ArtifactStoreMixin):
                             "to overwrite on purpose, or start a new run",
                         )
             rows = [
-                {"run_id": run_id, "key": k, "value_json": t, "value_num": n}
+                {
+                    "run_id": run_id,
+                    "key": k,
+                    "value_json": t,
+                    "value_num": n,
+                    "value_text": params[k] if isinstance(params[k], str) else t,
+                }
                 for k, (t, n) in encoded.items()
                 if old.get(k) != t
             ]

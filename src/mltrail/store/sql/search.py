@@ -1,0 +1,316 @@
+"""Compiling the query language (:mod:`mltrail.query`) to SQLAlchemy expressions.
+
+Never string-spliced: every literal is a bound parameter. Rules, identical on SQLite
+and PostgreSQL:
+
+- ``metrics.k`` is the last value (``min(...)``, ``max(...)``, ``count(...)`` the
+  summary's); a NaN last value matches no comparison.
+- ``params.k``/``config.k``: a number literal compares with the param's number (params
+  logged as strings that read as numbers count as numbers), a string literal with its
+  text, ``true``/``false`` with a logged boolean.
+- ``tags.k`` compare as text; ``git.k``, ``env.k``, ``system.k`` (the captured
+  hardware), ``metadata.k`` read the run's captured metadata (JSON).
+- ``x != v`` needs ``x`` to exist; ``not x = v`` also matches runs without ``x``.
+- ``like`` is case-sensitive, ``ilike`` is not; ``\\%`` and ``\\_`` match themselves.
+- ``created > '2026-01-01'`` takes ISO dates/times (UTC) or epoch seconds.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Callable
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import JSON, ColumnElement, and_, cast, exists, false, not_, or_, select, true
+from sqlalchemy import type_coerce as coerce
+
+from mltrail.errors import InvalidValueError, QuerySyntaxError
+from mltrail.query import (
+    And,
+    Attribute,
+    Compare,
+    Exists,
+    Expr,
+    Field,
+    In,
+    IsNull,
+    Like,
+    Meta,
+    Metric,
+    Not,
+    Or,
+    Param,
+    Tag,
+    parse,
+    parse_order_by,
+)
+from mltrail.store.sql import schema as s
+
+__all__ = ["RUN_ATTRIBUTES", "compile_order", "compile_where", "decode_cursor", "encode_cursor"]
+
+R = s.runs.c
+RUN_ATTRIBUTES = (
+    "id", "run_id", "name", "status", "project", "created", "started", "ended", "duration",
+    "user", "group", "job_type", "parent", "notes", "exit_code",
+)  # fmt: skip
+_META_ROOT = {"git": "git", "env": "env", "system": "hardware", "metadata": None}
+_OPS: dict[str, Callable[[Any, Any], Any]] = {
+    "=": lambda c, v: c == v,
+    "!=": lambda c, v: c != v,
+    "<": lambda c, v: c < v,
+    "<=": lambda c, v: c <= v,
+    ">": lambda c, v: c > v,
+    ">=": lambda c, v: c >= v,
+}
+
+
+def _time(value: Any, query: str) -> float:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            pass
+        else:
+            if dt.tzinfo is None:
+                dt = dt.replace(tzinfo=timezone.utc)
+            return dt.timestamp()
+    raise QuerySyntaxError(
+        f"{value!r} is not a date: use 'YYYY-MM-DD', 'YYYY-MM-DDTHH:MM:SS' or epoch seconds",
+        query,
+        0,
+    )
+
+
+class _Compiler:
+    def __init__(self, query: str, dialect: str) -> None:
+        self.query = query
+        self.dialect = dialect
+
+    # -- fields -> SQL ----------------------------------------------------------------
+
+    def attribute(self, name: str) -> Any:
+        cols: dict[str, Any] = {
+            "id": R.id, "run_id": R.id, "name": R.name, "status": R.status,
+            "created": R.created_at, "started": R.started_at, "ended": R.ended_at,
+            "user": R.user, "group": R.group_name, "job_type": R.job_type,
+            "parent": R.parent_id, "notes": R.notes, "exit_code": R.exit_code,
+        }  # fmt: skip
+        if name == "project":  # an alias: the outer query may join projects itself
+            proj = s.projects.alias("attr_project")
+            return select(proj.c.name).where(proj.c.id == R.project_id).scalar_subquery()
+        if name == "duration":
+            from sqlalchemy import func
+
+            return func.coalesce(R.ended_at, R.heartbeat_at) - R.started_at
+        return cols[name]
+
+    def meta(self, field: Meta) -> Any:
+        root = _META_ROOT[field.namespace]
+        path = tuple(p for p in ([root] if root else []) + field.key.split("."))
+        doc = (
+            cast(R.metadata_json, JSON)
+            if self.dialect == "postgresql"
+            else coerce(R.metadata_json, JSON)
+        )
+        return doc[path]
+
+    def compare_value(self, field: Field, op: str, value: Any) -> ColumnElement[bool]:
+        fn = _OPS[op]
+        if isinstance(field, Attribute):
+            col = self.attribute(field.name)
+            if field.name in ("created", "started", "ended"):
+                value = _time(value, self.query)
+            return fn(col, value)  # type: ignore[no-any-return]
+        if isinstance(field, Metric):
+            return self._metric(field, lambda col: fn(col, value), value)
+        if isinstance(field, Param):
+            return self._exists_param(field.key, lambda p: fn(self._param_col(p, value), value))
+        if isinstance(field, Tag):
+            text = value if isinstance(value, str) else json.dumps(value)
+            return self._exists_tag(field.key, lambda t: fn(t.value, text))
+        if isinstance(field, Meta):
+            return fn(self._meta_typed(field, value), value)  # type: ignore[no-any-return]
+        raise InvalidValueError(f"cannot compare {field!r}")
+
+    def _meta_typed(self, field: Meta, value: Any) -> Any:
+        node = self.meta(field)
+        if isinstance(value, bool):
+            return node.as_boolean()
+        if isinstance(value, (int, float)):
+            return node.as_float()
+        return node.as_string()
+
+    def _param_col(self, p: Any, value: Any) -> Any:
+        if isinstance(value, (int, float)):  # booleans are handled by expr()
+            return p.value_num
+        return p.value_text
+
+    def _metric(self, field: Metric, cond: Any, value: Any = None) -> ColumnElement[bool]:
+        m = s.metric_summary.c
+        col = {
+            "last": m.last_value,
+            "min": m.min_value,
+            "max": m.max_value,
+            "count": m.num_points,
+        }[field.agg]
+        numeric = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if value is not None and not numeric:
+            raise QuerySyntaxError(
+                f"metrics are numbers: compare metrics.{field.key} with a number", self.query, 0
+            )
+        return exists().where((m.run_id == R.id) & (m.key == field.key) & cond(col))
+
+    def _exists_param(self, key: str, cond: Any) -> ColumnElement[bool]:
+        p = s.params.c
+        return exists().where((p.run_id == R.id) & (p.key == key) & cond(p))
+
+    def _exists_tag(self, key: str, cond: Any) -> ColumnElement[bool]:
+        t = s.tags.c
+        return exists().where((t.run_id == R.id) & (t.key == key) & cond(t))
+
+    # -- expressions ------------------------------------------------------------------
+
+    def expr(self, node: Expr) -> ColumnElement[bool]:
+        if isinstance(node, And):
+            return and_(*(self.expr(o) for o in node.operands))
+        if isinstance(node, Or):
+            return or_(*(self.expr(o) for o in node.operands))
+        if isinstance(node, Not):
+            return not_(self.expr(node.operand))
+        if isinstance(node, Compare):
+            if isinstance(node.field, Param) and isinstance(node.value, bool):
+                if node.op not in ("=", "!="):
+                    raise QuerySyntaxError("booleans compare only with = and !=", self.query, 0)
+                text = json.dumps(node.value)
+                return self._exists_param(
+                    node.field.key,
+                    lambda p: p.value_json == text if node.op == "=" else p.value_json != text,
+                )
+            return self.compare_value(node.field, node.op, node.value)
+        if isinstance(node, In):
+            inner = or_(*(self.compare_value(node.field, "=", v) for v in node.values))
+            if not node.negated:
+                return inner
+            if isinstance(node.field, (Metric, Param, Tag)):  # exists, and not one of them
+                return and_(self.exists(node.field), not_(inner))
+            return not_(inner)
+        if isinstance(node, Like):
+            return self.like(node)
+        if isinstance(node, IsNull):
+            present = self.exists(node.field)
+            return present if node.negated else not_(present)
+        if isinstance(node, Exists):
+            return self.exists(node.field)
+        raise InvalidValueError(f"cannot compile {node!r}")
+
+    def like(self, node: Like) -> ColumnElement[bool]:
+        def match(col: Any) -> Any:
+            if node.case_insensitive:
+                return col.ilike(node.pattern, escape="\\")
+            return col.like(node.pattern, escape="\\")
+
+        field = node.field
+        if isinstance(field, Attribute):
+            cond = match(self.attribute(field.name))
+        elif isinstance(field, Param):
+            cond = self._exists_param(field.key, lambda p: match(p.value_text))
+        elif isinstance(field, Tag):
+            cond = self._exists_tag(field.key, lambda t: match(t.value))
+        elif isinstance(field, Meta):
+            cond = match(self.meta(field).as_string())
+        else:
+            raise QuerySyntaxError("like needs text: metrics are numbers", self.query, 0)
+        if not node.negated:
+            return cond  # type: ignore[no-any-return]
+        if isinstance(field, (Param, Tag)):
+            inner = (
+                self._exists_param(field.key, lambda p: not_(match(p.value_text)))
+                if isinstance(field, Param)
+                else self._exists_tag(field.key, lambda t: not_(match(t.value)))
+            )
+            return inner
+        negated: ColumnElement[bool] = not_(cond)
+        return negated
+
+    def exists(self, field: Field) -> ColumnElement[bool]:
+        if isinstance(field, Metric):
+            m = s.metric_summary.c
+            return exists().where((m.run_id == R.id) & (m.key == field.key))
+        if isinstance(field, Param):
+            return self._exists_param(field.key, lambda p: true())
+        if isinstance(field, Tag):
+            return self._exists_tag(field.key, lambda t: true())
+        if isinstance(field, Meta):
+            return self.meta(field).as_string().is_not(None)  # type: ignore[no-any-return]
+        if isinstance(field, Attribute):
+            col = self.attribute(field.name)
+            return col.is_not(None)  # type: ignore[no-any-return]
+        return false()
+
+    # -- ordering ---------------------------------------------------------------------
+
+    def order_key(self, field: Field) -> Any:
+        if isinstance(field, Attribute):
+            return self.attribute(field.name)
+        if isinstance(field, Metric):
+            m = s.metric_summary.c
+            col = {"last": m.last_value, "min": m.min_value, "max": m.max_value,
+                   "count": m.num_points}[field.agg]  # fmt: skip
+            return select(col).where((m.run_id == R.id) & (m.key == field.key)).scalar_subquery()
+        if isinstance(field, Param):
+            p = s.params.c
+            return (
+                select(p.value_num).where((p.run_id == R.id) & (p.key == field.key))
+                .scalar_subquery()
+            )  # fmt: skip
+        if isinstance(field, Tag):
+            t = s.tags.c
+            return (
+                select(t.value).where((t.run_id == R.id) & (t.key == field.key)).scalar_subquery()
+            )
+        assert isinstance(field, Meta)
+        return self.meta(field).as_string()
+
+
+def compile_where(query: str | None, dialect: str) -> ColumnElement[bool] | None:
+    """The SQL condition for ``query`` (None for an empty query)."""
+    if not query or not query.strip():
+        return None
+    tree = parse(query, attributes=RUN_ATTRIBUTES)
+    if tree is None:
+        return None
+    return _Compiler(query, dialect).expr(tree)
+
+
+def compile_order(order_by: list[str] | str | None, dialect: str) -> list[Any]:
+    """ORDER BY terms, missing values last, then newest first and id for stability."""
+    terms: list[Any] = []
+    compiler = _Compiler(str(order_by), dialect)
+    for ob in parse_order_by(order_by or [], attributes=RUN_ATTRIBUTES):
+        key = compiler.order_key(ob.field)
+        terms.append(key.desc().nulls_last() if ob.descending else key.asc().nulls_last())
+    terms += [R.created_at.desc(), R.id]
+    return terms
+
+
+def encode_cursor(offset: int) -> str:
+    return base64.urlsafe_b64encode(json.dumps({"o": offset}).encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str | None) -> int:
+    if not cursor:
+        return 0
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        offset = json.loads(raw)["o"]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise InvalidValueError(
+            f"invalid cursor {cursor!r}", hint="pass the next_cursor of a previous page"
+        ) from exc
+    if not isinstance(offset, int) or offset < 0:
+        raise InvalidValueError(f"invalid cursor {cursor!r}")
+    return offset
