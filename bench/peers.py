@@ -17,6 +17,7 @@ PACKAGES = {
     "mlflow": ["mlflow>=3,<4"],
     "wandb": ["wandb"],
     "aim": ["aim"],
+    "dvc": ["dvc>=3,<4"],
 }
 STAMP = ".bench-installed"
 INSTALL_TIMEOUT_S = 600

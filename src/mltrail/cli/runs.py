@@ -24,6 +24,7 @@ from mltrail.cli._common import (
 )
 from mltrail.cli._repro import diff_sections, show_rows
 from mltrail.entities import RunRecord
+from mltrail.errors import NotFoundError, ValidationError
 
 app = typer.Typer(help="List, inspect and compare runs.", no_args_is_help=True)
 
@@ -68,22 +69,91 @@ def run_to_dict(r: RunRecord) -> dict[str, Any]:
     }
 
 
+_WHERE = typer.Option(
+    None,
+    "--where",
+    "-w",
+    help="Filter: \"metrics.acc > 0.9 and (params.opt = 'adam' or tags.team = 'cv')\"",
+)
+_SORT = typer.Option(
+    None, "--sort", "-s", help="Sort key, e.g. 'metrics.acc desc' (repeat for more keys)."
+)
+_COLUMNS = typer.Option(
+    None, "--columns", "-c", help="Columns to show, e.g. name,status,metrics.acc,params.lr"
+)
+
+
+def column_value(r: RunRecord, col: str) -> Any:
+    """A run's value for a column spec: attribute, metrics.X, params.X/config.X, tags.X."""
+    ns, _, key = col.partition(".")
+    if key and ns in ("metrics", "metric"):
+        m = r.metrics.get(key)
+        return r.summary_overrides.get(key, m.last if m is not None else None)
+    if key and ns in ("params", "param", "config"):
+        return r.config.get(key)
+    if key and ns in ("tags", "tag"):
+        return r.tags.get(key)
+    attrs: dict[str, Any] = {
+        "id": r.id, "name": r.name, "project": r.project, "status": r.status,
+        "created": fmt_time(r.created_at), "duration": fmt_duration(r.duration),
+        "user": r.user, "group": r.group, "job_type": r.job_type, "parent": r.parent_id,
+        "notes": r.notes, "exit_code": r.exit_code,
+    }  # fmt: skip
+    if col not in attrs:
+        raise ValidationError(
+            f"unknown column {col!r}",
+            hint="use an attribute (" + ", ".join(attrs) + ") or metrics.X, params.X, tags.X",
+        )
+    return attrs[col]
+
+
 @app.command("ls")
 def ls(
     project: str = typer.Option(None, "--project", "-p", help="Only runs of this project."),
+    where: str = _WHERE,
+    sort: list[str] = _SORT,
+    columns: str = _COLUMNS,
     limit: int = typer.Option(50, "--limit", "-n", min=1, help="Show at most this many runs."),
+    as_csv: bool = typer.Option(False, "--csv", help="Print CSV instead of a table."),
     as_json: bool = JsonOpt,
     uri: str = UriOpt,
 ) -> None:
-    """List runs, newest first, with their last metric values."""
+    """List runs (newest first, or --sort), filtered with --where, with metric values."""
     from mltrail.client.client import Client
 
-    runs = Client(uri).list_runs(project, limit=limit)
+    runs = Client(uri).search_runs(project, where, order_by=sort or None, limit=limit)
+    cols = [c.strip() for c in columns.split(",") if c.strip()] if columns else None
     if as_json:
-        print_json([run_to_dict(r) for r in runs])
+        if cols:
+            print_json([{c: column_value(r, c) for c in cols} for r in runs])
+        else:
+            print_json([run_to_dict(r) for r in runs])
+        return
+    if as_csv:
+        import csv
+        import sys
+
+        cols = cols or ["id", "name", "project", "status", "created", "duration",
+                        *sorted({f"metrics.{k}" for r in runs for k in r.summary})]  # fmt: skip
+        out = csv.writer(sys.stdout)
+        out.writerow(cols)
+        for r in runs:
+            out.writerow([fmt_value(column_value(r, c)) for c in cols])
         return
     if not runs:
-        console.print("no runs yet: start one with mltrail.init(project=...)")
+        console.print("no runs match" if where else "no runs yet: start one with mltrail.init()")
+        return
+    if cols:
+        table = Table(title=Text(where or "runs"), header_style="bold")
+        for c in cols:
+            table.add_column(Text(c), justify="right" if "." in c else "left")
+        for r in runs:
+            values = [column_value(r, c) for c in cols]
+            table.add_row(*(
+                styled_status(v) if c == "status" else cell(v)
+                for c, v in zip(cols, values, strict=True)
+            ))  # fmt: skip
+        console.print(table)
         return
     fixed = ["id", "name", "status", "created", "duration"]
     if project is None:
@@ -290,3 +360,73 @@ def logs(
         if not follow or client.get_run(run_id).status != "running":
             return
         time.sleep(1.0)
+
+
+_RUN_IDS = typer.Argument(..., help="Two or more run ids.")
+
+
+@app.command("compare")
+def compare(
+    run_ids: list[str] = _RUN_IDS,
+    show_all: bool = typer.Option(False, "--all", help="Also rows where every run agrees."),
+    as_json: bool = JsonOpt,
+    uri: str = UriOpt,
+) -> None:
+    """Params and final metrics of several runs side by side; differences highlighted."""
+    from mltrail.client.client import Client
+
+    if len(run_ids) < 2:
+        raise ValidationError("compare needs at least two run ids")
+    client = Client(uri)
+    runs = [client.get_run(i) for i in run_ids]
+    keys = [("params", k) for k in sorted({k for r in runs for k in r.config})]
+    keys += [("metrics", k) for k in sorted({k for r in runs for k in r.summary})]
+    rows = []
+    for ns, key in keys:
+        values = [(r.config if ns == "params" else r.summary).get(key) for r in runs]
+        differs = len({fmt_value(v) for v in values}) > 1
+        if show_all or differs:
+            rows.append((f"{ns}.{key}", values, differs))
+    if as_json:
+        print_json([
+            {"key": k, "values": dict(zip(run_ids, v, strict=True)), "differs": d}
+            for k, v, d in rows
+        ])  # fmt: skip
+        return
+    table = Table(header_style="bold")
+    table.add_column("key")
+    for r in runs:
+        table.add_column(Text(f"{r.name}\n{r.id}"), justify="right")
+    for key, values, differs in rows:
+        style = "bold yellow" if differs else ""
+        table.add_row(Text(key, style=style), *(Text(fmt_value(v), style=style) for v in values))
+    console.print(table if rows else "no differences")
+
+
+@app.command("best")
+def best(
+    metric: str = typer.Option(..., "--metric", "-m", help="The metric to rank by."),
+    maximize: bool = typer.Option(True, "--max/--min", help="Highest (default) or lowest."),
+    project: str = typer.Option(None, "--project", "-p", help="Only runs of this project."),
+    where: str = _WHERE,
+    as_json: bool = JsonOpt,
+    uri: str = UriOpt,
+) -> None:
+    """The run with the best value of a metric (optionally among runs matching --where)."""
+    from mltrail.client.client import Client
+    from mltrail.query import to_text
+    from mltrail.query.ast import Metric
+
+    field = to_text(Metric(metric))
+    cond = f"{field} is not null" + (f" and ({where})" if where else "")
+    order = f"{field} {'desc' if maximize else 'asc'}"
+    runs = Client(uri).search_runs(project, cond, order_by=[order], limit=1)
+    if not runs:
+        raise NotFoundError(
+            f"no run has a metric {metric!r}" + (" matching --where" if where else "")
+        )
+    r = runs[0]
+    if as_json:
+        print_json(run_to_dict(r))
+        return
+    console.print(Text(f"{r.name} ({r.id}): {metric} = {fmt_value(r.summary.get(metric))}"))
