@@ -10,7 +10,13 @@ import pytest
 
 import mltrail
 from mltrail.artifacts.names import parse_spec, validate_relpath
-from mltrail.errors import ArtifactNotFound, InvalidArtifactPath, InvalidValueError, ObjectCorrupted
+from mltrail.errors import (
+    ArtifactNotFound,
+    InvalidArtifactPath,
+    InvalidValueError,
+    ObjectCorrupted,
+    QuerySyntaxError,
+)
 
 MakeRun = Callable[..., mltrail.Run]
 
@@ -248,3 +254,31 @@ def test_artifacts_on_s3_objects(
     assert (out / "sub" / "b.txt").read_text() == "beta" * 1000
     assert s3_client.get_artifact("ds").digest == v0.digest
     assert s3_client.gc(dry_run=True, grace_seconds=0).garbage == ()
+
+
+def test_search_artifacts(make_run: MakeRun, client: mltrail.Client, tmp_path: Path) -> None:
+    run = make_run()
+    run.log_artifact(_tree(tmp_path / "m0", {"w": "0"}), name="resnet", type="model",
+                     metadata={"framework": "torch", "acc": 0.9}, aliases=["best"])  # fmt: skip
+    run.log_artifact(_tree(tmp_path / "m1", {"w": "1"}), name="resnet", type="model",
+                     metadata={"framework": "torch", "acc": 0.8})  # fmt: skip
+    run.log_artifact(_tree(tmp_path / "j", {"w": "j"}), name="jaxnet", type="model",
+                     metadata={"framework": "jax", "acc": 0.95})  # fmt: skip
+    run.log_artifact(_tree(tmp_path / "d", {"x": "d"}), name="data", type="dataset")
+    run.finish()
+
+    def found(q: str) -> list[str]:
+        return sorted(v.spec for v in client.search_artifacts(q))
+
+    assert found("type = 'model' and metadata.framework = 'torch'") == ["resnet:v0", "resnet:v1"]
+    assert found("metadata.acc >= 0.9") == ["jaxnet:v0", "resnet:v0"]
+    assert found("alias = 'best'") == ["resnet:v0"]
+    assert found("alias = 'latest' and type = 'model'") == ["jaxnet:v0", "resnet:v1"]
+    assert found("name like 'res%' and version = 1") == ["resnet:v1"]
+    assert found("type != 'model' or metadata.framework = 'jax'") == ["data:v0", "jaxnet:v0"]
+    assert found("metadata.framework is null") == ["data:v0"]
+    assert len(found("")) == 4
+    with pytest.raises(QuerySyntaxError, match="unknown attribute"):
+        client.search_artifacts("status = 'x'")
+    with pytest.raises(QuerySyntaxError):
+        client.search_artifacts("metrics.acc > 1")

@@ -195,3 +195,11 @@ def test_no_full_scan_of_metric_tables(store: SqlStore) -> None:
             plan = " ".join(r[0] for r in conn.execute(text("EXPLAIN " + sql)))
             assert "Seq Scan on metric_summary" not in plan, plan
             assert "Seq Scan on metric_chunks" not in plan, plan
+
+
+def test_search_as_a_data_frame(store: SqlStore, store_uri: str) -> None:
+    frame = mltrail.Client(store_uri).search_runs(
+        "p", "tags.team = 'cv'", order_by="metrics.val_acc desc", as_frame=True
+    )
+    assert list(frame["id"]) == ["r1", "r3"]
+    assert frame.loc[0, "params.optimizer"] == "adam" and frame.loc[0, "metrics.val_acc"] == 0.95

@@ -179,6 +179,17 @@ class Client:
         """The latest version of every artifact."""
         return self._art.list_artifacts(project, type)  # type: ignore[no-any-return]
 
+    def search_artifacts(
+        self, query: str | None = None, project: str | None = None, *, limit: int = 1000
+    ) -> list[ArtifactVersion]:
+        """Artifact versions matching a query, newest first.
+
+        Fields: ``name``, ``type``, ``version``, ``alias``, ``created``, ``size``,
+        ``files``, ``run_id``, ``project``, ``metadata.X``, e.g.
+        ``"type = 'model' and metadata.framework = 'torch' and alias = 'best'"``.
+        """
+        return self._art.search_artifacts(project, query, limit=limit)  # type: ignore[no-any-return]
+
     def artifact_versions(self, name: str, project: str | None = None) -> list[ArtifactVersion]:
         proj, name, _ = self._split(name, project)
         return self._art.artifact_versions(proj, name)  # type: ignore[no-any-return]

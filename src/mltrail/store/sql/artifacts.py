@@ -283,6 +283,31 @@ class ArtifactStoreMixin:
             result[edge.direction].append(edge.run_id)
         return result
 
+    def search_artifacts(
+        self, project: str | None = None, query: str | None = None, *, limit: int = 1000
+    ) -> list[ArtifactVersion]:
+        """Artifact versions matching ``query``, newest first."""
+        from mltrail.store.sql.search import compile_artifact_where
+
+        where = compile_artifact_where(query, self.dialect)  # type: ignore[attr-defined]
+        q = (
+            select(s.artifact_versions, s.projects.c.name.label("project_name"))
+            .join(s.artifacts, _A.id == _V.artifact_id)
+            .join(s.projects, s.projects.c.id == _A.project_id)
+            .order_by(_V.created_at.desc(), _V.id.desc())
+            .limit(limit)
+        )
+        if project is not None:
+            q = q.where(s.projects.c.name == project)
+        if where is not None:
+            q = q.where(where)
+        out = []
+        with self._read() as conn:
+            for row in conn.execute(q).all():
+                art = conn.execute(select(s.artifacts).where(_A.id == row.artifact_id)).one()
+                out.append(self._version(conn, row.project_name, art, row))
+        return out
+
     def all_manifest_digests(self) -> set[str]:
         with self._read() as conn:
             return {r[0] for r in conn.execute(select(_V.digest).distinct())}

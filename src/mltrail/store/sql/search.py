@@ -23,7 +23,19 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import JSON, ColumnElement, and_, cast, exists, false, not_, or_, select, true
+from sqlalchemy import (
+    JSON,
+    ColumnElement,
+    and_,
+    cast,
+    exists,
+    false,
+    func,
+    not_,
+    or_,
+    select,
+    true,
+)
 from sqlalchemy import type_coerce as coerce
 
 from mltrail.errors import InvalidValueError, QuerySyntaxError
@@ -48,7 +60,15 @@ from mltrail.query import (
 )
 from mltrail.store.sql import schema as s
 
-__all__ = ["RUN_ATTRIBUTES", "compile_order", "compile_where", "decode_cursor", "encode_cursor"]
+__all__ = [
+    "ARTIFACT_ATTRIBUTES",
+    "RUN_ATTRIBUTES",
+    "compile_artifact_where",
+    "compile_order",
+    "compile_where",
+    "decode_cursor",
+    "encode_cursor",
+]
 
 R = s.runs.c
 RUN_ATTRIBUTES = (
@@ -103,8 +123,6 @@ class _Compiler:
             proj = s.projects.alias("attr_project")
             return select(proj.c.name).where(proj.c.id == R.project_id).scalar_subquery()
         if name == "duration":
-            from sqlalchemy import func
-
             return func.coalesce(R.ended_at, R.heartbeat_at) - R.started_at
         return cols[name]
 
@@ -314,3 +332,106 @@ def decode_cursor(cursor: str | None) -> int:
     if not isinstance(offset, int) or offset < 0:
         raise InvalidValueError(f"invalid cursor {cursor!r}")
     return offset
+
+
+ARTIFACT_ATTRIBUTES = (
+    "name", "type", "version", "alias", "created", "size", "files", "run_id", "project",
+    "reference",
+)  # fmt: skip
+
+
+class _ArtifactCompiler:
+    """The same language over artifact versions: attributes and ``metadata.X``."""
+
+    def __init__(self, query: str, dialect: str) -> None:
+        self.query = query
+        self.dialect = dialect
+        self.a = s.artifacts.c
+        self.v = s.artifact_versions.c
+
+    def column(self, field: Field) -> Any:
+        if isinstance(field, Meta):
+            doc = (
+                cast(self.v.metadata_json, JSON)
+                if self.dialect == "postgresql"
+                else coerce(self.v.metadata_json, JSON)
+            )
+            return doc[tuple(field.key.split("."))]
+        assert isinstance(field, Attribute)
+        if field.name == "project":
+            proj = s.projects.alias("attr_project")
+            return select(proj.c.name).where(proj.c.id == self.a.project_id).scalar_subquery()
+        return {
+            "name": self.a.name, "type": self.a.type, "version": self.v.version,
+            "created": self.v.created_at, "size": self.v.size, "files": self.v.file_count,
+            "run_id": self.v.run_id, "reference": self.v.reference,
+        }[field.name]  # fmt: skip
+
+    def _alias(self, cond: Callable[[Any], Any]) -> ColumnElement[bool]:
+        al = s.artifact_aliases.c
+        return exists().where(
+            (al.artifact_id == self.v.artifact_id) & (al.version == self.v.version) & cond(al.alias)
+        )
+
+    def compare(self, field: Field, op: str, value: Any) -> ColumnElement[bool]:
+        fn = _OPS[op]
+        if isinstance(field, Attribute) and field.name == "alias":
+            if value == "latest":  # not stored: the highest version of the artifact
+                other = s.artifact_versions.alias("latest_version")
+                top = (
+                    select(func.max(other.c.version))
+                    .where(other.c.artifact_id == self.v.artifact_id)
+                    .scalar_subquery()
+                )
+                latest = self.v.version == top
+                return latest if op == "=" else not_(latest)
+            return self._alias(lambda a: fn(a, value))
+        if isinstance(field, Meta):
+            node = self.column(field)
+            if isinstance(value, bool):
+                col = node.as_boolean()
+            elif isinstance(value, (int, float)):
+                col = node.as_float()
+            else:
+                col = node.as_string()
+            return fn(col, value)  # type: ignore[no-any-return]
+        if isinstance(field, Attribute) and field.name == "created":
+            value = _time(value, self.query)
+        if not isinstance(field, (Attribute, Meta)):
+            raise QuerySyntaxError(
+                "artifacts have attributes and metadata.X fields only", self.query, 0
+            )
+        return fn(self.column(field), value)  # type: ignore[no-any-return]
+
+    def expr(self, node: Expr) -> ColumnElement[bool]:
+        if isinstance(node, And):
+            return and_(*(self.expr(o) for o in node.operands))
+        if isinstance(node, Or):
+            return or_(*(self.expr(o) for o in node.operands))
+        if isinstance(node, Not):
+            return not_(self.expr(node.operand))
+        if isinstance(node, Compare):
+            return self.compare(node.field, node.op, node.value)
+        if isinstance(node, In):
+            inner = or_(*(self.compare(node.field, "=", v) for v in node.values))
+            return not_(inner) if node.negated else inner
+        if isinstance(node, Like):
+            col = self.column(node.field)
+            col = col.as_string() if isinstance(node.field, Meta) else col
+            m = (col.ilike if node.case_insensitive else col.like)(node.pattern, escape="\\")
+            return not_(m) if node.negated else m  # type: ignore[no-any-return]
+        if isinstance(node, (IsNull, Exists)):
+            col = self.column(node.field)
+            col = col.as_string() if isinstance(node.field, Meta) else col
+            present = col.is_not(None)
+            if isinstance(node, Exists):
+                return present  # type: ignore[no-any-return]
+            return present if node.negated else not_(present)  # type: ignore[no-any-return]
+        raise InvalidValueError(f"cannot compile {node!r}")
+
+
+def compile_artifact_where(query: str | None, dialect: str) -> ColumnElement[bool] | None:
+    if not query or not query.strip():
+        return None
+    tree = parse(query, attributes=ARTIFACT_ATTRIBUTES, namespaces=("metadata",))
+    return None if tree is None else _ArtifactCompiler(query, dialect).expr(tree)
