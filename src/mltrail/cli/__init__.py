@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from mltrail._version import __version__
-from mltrail.cli import projects, runs, sync
+from mltrail.cli import artifacts, gc, lineage, projects, runs, sync
 from mltrail.cli._common import run_app
 
 __all__ = ["app", "main"]
@@ -20,6 +20,9 @@ app = typer.Typer(
 app.add_typer(runs.app, name="runs")
 app.add_typer(projects.app, name="projects")
 app.command("sync")(sync.sync)
+app.add_typer(artifacts.app, name="artifacts")
+app.command("lineage")(lineage.lineage)
+app.command("gc")(gc.gc)
 
 
 def _version(value: bool) -> None:
