@@ -65,8 +65,21 @@ def local_dir(uri: str) -> Path:
 
 def objects_uri(uri: str) -> str:
     """Where blobs go: ``MLTRAIL_OBJECTS`` (a path or ``s3://bucket/prefix``), else the
-    ``objects/`` folder beside the local directory of the tracking store."""
-    return os.environ.get("MLTRAIL_OBJECTS") or str(local_dir(uri) / "objects")
+    ``objects/`` folder beside an embedded (SQLite) store.
+
+    A PostgreSQL store has no folder of its own, so it needs ``MLTRAIL_OBJECTS``: a
+    default under the working directory could mix its objects with another store's
+    (and ``gc`` of one would delete the other's).
+    """
+    explicit = os.environ.get("MLTRAIL_OBJECTS")
+    if explicit:
+        return explicit
+    if not uri.startswith("sqlite:///"):
+        raise ConfigurationError(
+            "artifacts of a PostgreSQL store need an object location of their own",
+            hint="set MLTRAIL_OBJECTS=s3://bucket/prefix (or a folder used by this store only)",
+        )
+    return str(local_dir(uri) / "objects")
 
 
 def cache_dir() -> Path:

@@ -36,7 +36,8 @@ def _tree(root: Path, files: dict[str, str]) -> Path:
 
 
 def _objects(tmp_path: Path) -> list[Path]:
-    return [p for p in (tmp_path / "objects").rglob("*") if p.is_file() and ".tmp" not in p.parts]
+    root = tmp_path / "objects"
+    return [p for p in root.glob("??/*") if p.is_file()]  # objects only, not .tmp/ or markers
 
 
 def test_versions_dedupe_and_latest(
@@ -282,3 +283,43 @@ def test_search_artifacts(make_run: MakeRun, client: mltrail.Client, tmp_path: P
         client.search_artifacts("status = 'x'")
     with pytest.raises(QuerySyntaxError):
         client.search_artifacts("metrics.acc > 1")
+
+
+def test_specs_with_projects_and_ambiguous_names(client: mltrail.Client, tmp_path: Path) -> None:
+    f = _tree(tmp_path / "d", {"f": "x"})
+    client.put_artifact(f, name="shared", project="alpha")
+    client.put_artifact(f, name="shared", project="zeta")
+    with pytest.raises(InvalidValueError, match="several projects"):
+        client.get_artifact("shared")
+    assert client.get_artifact("zeta/shared").project == "zeta"
+    assert client.get_artifact("shared:v0", project="alpha").project == "alpha"
+    for bad in ("../evil", "ds:../x", "a/b/c", "/ds"):
+        with pytest.raises(InvalidArtifactPath):
+            client.get_artifact(bad)
+    with pytest.raises(InvalidValueError, match="not a number"):
+        client.set_alias("alpha/shared", "best", "vv0")
+
+
+def test_gc_refuses_objects_shared_with_another_store(
+    client: mltrail.Client, tmp_path: Path
+) -> None:
+    client.put_artifact(_tree(tmp_path / "d", {"f": "mine"}), name="d", project="p")
+    other = mltrail.Client(f"sqlite:///{tmp_path / 'other' / 'mltrail.db'}")
+    other.put_artifact(_tree(tmp_path / "e", {"f": "theirs"}), name="e", project="p")
+    assert client.gc(dry_run=True, grace_seconds=0).garbage  # would hit the other's objects
+    from mltrail.errors import ConfigurationError
+
+    with pytest.raises(ConfigurationError, match="also used by"):
+        client.gc(dry_run=False, grace_seconds=0)
+    assert other.download_artifact("e", root=tmp_path / "out").joinpath("f").read_text() == "theirs"
+
+
+def test_postgres_store_needs_an_explicit_object_location(
+    pg_url_factory: Callable[..., str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from mltrail.errors import ConfigurationError
+
+    monkeypatch.delenv("MLTRAIL_OBJECTS")
+    pg = mltrail.Client(pg_url_factory())
+    with pytest.raises(ConfigurationError, match="MLTRAIL_OBJECTS"):
+        pg.put_artifact(_tree(tmp_path / "d", {"f": "x"}), name="d")

@@ -22,11 +22,15 @@ CAPTURE_SECTIONS = ("GIT", "DIFF", "ENV", "PACKAGES", "HARDWARE")
 
 
 @pytest.fixture(autouse=True)
-def _only_what_tests_log(_isolated: None, monkeypatch: pytest.MonkeyPatch) -> None:
+def _only_what_tests_log(
+    _isolated: None, monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
+) -> None:
     """Runs hold exactly what a test logs: no sampled ``system/*`` metrics, and (for speed)
     no captured git, environment, packages or hardware; ``full_capture`` turns it back on.
     Subprocesses inherit this."""
     monkeypatch.setenv("MLTRAIL_SYSTEM_INTERVAL", "0")
+    # PostgreSQL stores need their own object location (see mltrail.config.objects_uri).
+    monkeypatch.setenv("MLTRAIL_OBJECTS", str(tmp_path_factory.mktemp("objects")))
     for section in CAPTURE_SECTIONS:
         monkeypatch.setenv(f"MLTRAIL_CAPTURE_{section}", "0")
 

@@ -185,7 +185,7 @@ def test_alias_and_alias_history(
     for argv, code, message in [
         (("ds", "latest", "v0"), 2, "reserved"),
         (("ds", "v0", "v1"), 2, "reserved"),
-        (("ds", "best", "three"), 2, "version must be a number"),
+        (("ds", "best", "three"), 2, "is not a number"),
         (("ds:v1", "best", "0"), 2, "give the name alone"),
         (("ds", "best", "v9"), 4, "no version"),
     ]:

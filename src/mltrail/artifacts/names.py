@@ -7,7 +7,7 @@ from pathlib import PurePosixPath
 
 from mltrail.errors import InvalidArtifactPath
 
-__all__ = ["parse_spec", "validate_name", "validate_relpath"]
+__all__ = ["parse_spec", "split_project", "validate_name", "validate_relpath"]
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 ALIAS_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
@@ -35,6 +35,20 @@ def parse_spec(spec: str) -> tuple[str, int | str | None]:
     if not ALIAS_RE.match(ref):
         raise InvalidArtifactPath(f"alias {ref!r} in {spec!r} is not valid")
     return name, ref
+
+
+def split_project(spec: str) -> tuple[str | None, str]:
+    """``"proj/name:v1"`` -> ("proj", "name:v1"); ``"name:v1"`` -> (None, "name:v1").
+
+    The project part must itself be a valid name: ``"../x"`` is an error, not a project.
+    """
+    if "/" not in spec:
+        return None, spec
+    project, _, rest = spec.partition("/")
+    validate_name(project, "project name")
+    if "/" in rest:
+        raise InvalidArtifactPath(f"{spec!r} is not 'name', 'name:version' or 'project/name'")
+    return project, rest
 
 
 def validate_relpath(path: str) -> str:

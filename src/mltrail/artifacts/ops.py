@@ -239,6 +239,42 @@ def diff_manifests(a: list[ManifestEntry], b: list[ManifestEntry]) -> dict[str, 
     }
 
 
+STORES_FILE = ".mltrail-stores"
+
+
+def register_store(objects: ObjectStore, store_uri: str) -> None:
+    """Note in a local object folder that ``store_uri`` keeps objects there (for gc)."""
+    root = getattr(objects, "root", None)
+    if root is None:
+        return
+    marker = Path(root) / STORES_FILE
+    line = _redacted(store_uri)
+    try:
+        known = marker.read_text().splitlines() if marker.exists() else []
+        if line not in known:
+            with open(marker, "a") as fh:
+                fh.write(line + "\n")
+    except OSError:
+        pass  # best effort: gc then refuses (unknown users) rather than guesses
+
+
+def other_stores(objects: ObjectStore, store_uri: str) -> list[str]:
+    """Stores other than ``store_uri`` recorded as keeping objects in this folder."""
+    root = getattr(objects, "root", None)
+    if root is None:
+        return []
+    marker = Path(root) / STORES_FILE
+    lines = marker.read_text().splitlines() if marker.exists() else []
+    me = _redacted(store_uri)
+    return [line for line in lines if line and line != me]
+
+
+def _redacted(uri: str) -> str:
+    from mltrail.store.sql.engine import redact
+
+    return redact(uri)
+
+
 def referenced_objects(store: Any, objects: ObjectStore) -> set[str]:
     """Every object a manifest points at, and the manifests themselves."""
     refs: set[str] = set()

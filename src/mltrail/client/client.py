@@ -161,15 +161,17 @@ class Client:
 
     def _objects(self) -> ObjectStore:
         if self._object_store is None:
+            from mltrail.artifacts.ops import register_store
             from mltrail.objects import open_object_store
 
             self._object_store = open_object_store(objects_uri(self.uri))
+            register_store(self._object_store, self.uri)
         return self._object_store
 
     def _split(self, spec: str, project: str | None) -> tuple[str, str, int | str | None]:
-        from mltrail.artifacts.names import parse_spec
+        from mltrail.artifacts.names import parse_spec, split_project
 
-        proj, _, rest = spec.rpartition("/")
+        proj, rest = split_project(spec)
         name, ref = parse_spec(rest)
         return proj or project or "", name, ref
 
@@ -253,9 +255,10 @@ class Client:
 
         proj, name, _ = self._split(name, project)
         if isinstance(version, str):
-            version = int(version.lstrip("v")) if version.lstrip("v").isdigit() else None
-            if version is None:
-                raise InvalidValueError("version must be a number like 3 or 'v3'")
+            digits = version[1:] if version.startswith("v") else version
+            if not digits.isdigit():
+                raise InvalidValueError(f"version {version!r} is not a number like 3 or 'v3'")
+            version = int(digits)
         self._art.set_alias(
             proj, name, validate_name(alias, "alias"), version, actor=_user(), reason=reason
         )
@@ -275,9 +278,10 @@ class Client:
         self, target: str, direction: str = "up", depth: int = 3, project: str | None = None
     ) -> LineageNode:
         """The graph around a run id or ``name:vN``: ``up`` to inputs, ``down`` to outputs."""
+        from mltrail.artifacts.names import split_project
         from mltrail.artifacts.ops import lineage
 
-        proj, _, rest = target.rpartition("/")
+        proj, rest = split_project(target)
         return lineage(self._art, proj or project or "", rest, direction, depth)
 
     def cache_prune(self, max_bytes: int | None = None) -> tuple[int, int]:
@@ -287,10 +291,19 @@ class Client:
 
     def gc(self, dry_run: bool = True, grace_seconds: float = 3600) -> GcReport:
         """Delete objects no artifact references (a dry run unless ``dry_run=False``)."""
-        from mltrail.artifacts.ops import referenced_objects
+        from mltrail.artifacts.ops import other_stores, referenced_objects
+        from mltrail.errors import ConfigurationError
         from mltrail.objects.gc import collect_garbage
 
         objects = self._objects()
+        shared = other_stores(objects, self.uri)
+        if shared and not dry_run:
+            raise ConfigurationError(
+                f"the objects in {objects.uri} are also used by {', '.join(shared)}; gc "
+                "knows only this store's references and would delete theirs",
+                hint="give each store its own MLTRAIL_OBJECTS, or remove stale lines from "
+                f"{objects.uri}/.mltrail-stores",
+            )
         refs = referenced_objects(self._art, objects)
         return collect_garbage(objects, refs, grace_seconds, dry_run)
 

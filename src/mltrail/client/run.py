@@ -375,6 +375,9 @@ class Run:
             from mltrail.objects import open_object_store
 
             self._object_store = open_object_store(objects_uri(self._store.uri))
+            from mltrail.artifacts.ops import register_store
+
+            register_store(self._object_store, self._store.uri)
         return self._object_store
 
     def log_artifact(
@@ -435,11 +438,11 @@ class Run:
 
         Returns the folder holding the artifact's files.
         """
-        from mltrail.artifacts.names import parse_spec
+        from mltrail.artifacts.names import parse_spec, split_project
         from mltrail.artifacts.ops import download
 
         self._check_open()
-        project, _, rest = spec.rpartition("/")
+        project, rest = split_project(spec)
         name, ref = parse_spec(rest)
         store: Any = self._store
         version = store.get_artifact_version(project or self.project, name, ref)

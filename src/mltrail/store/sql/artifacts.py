@@ -139,13 +139,24 @@ class ArtifactStoreMixin:
         )
 
     def _artifact_row(self, conn: Connection, project: str, name: str) -> Any:
-        proj = self._project(conn, project, create=False) if project else None
-        q = select(s.artifacts).where(_A.name == name)
-        if proj is not None:
-            q = q.where(_A.project_id == proj.id)
-        rows = conn.execute(q).all()
+        """The artifact (with ``project_name``); without a project, the name must be unique."""
+        q = (
+            select(s.artifacts, s.projects.c.name.label("project_name"))
+            .join(s.projects, s.projects.c.id == _A.project_id)
+            .where(_A.name == name)
+        )
+        if project:
+            q = q.where(s.projects.c.name == project)
+        rows = conn.execute(q.order_by(s.projects.c.name)).all()
+        where = f" in project {project!r}" if project else ""
         if not rows:
-            raise ArtifactNotFound(f"no artifact named {name!r} in project {project!r}")
+            raise ArtifactNotFound(f"no artifact named {name!r}{where}")
+        if len(rows) > 1:
+            projects = ", ".join(r.project_name for r in rows)
+            raise InvalidValueError(
+                f"artifact {name!r} exists in several projects ({projects})",
+                hint=f"name the project: PROJECT/{name}",
+            )
         return rows[0]
 
     def _resolve(self, conn: Connection, art: Any, ref: int | str | None) -> Any:
@@ -190,7 +201,7 @@ class ArtifactStoreMixin:
     ) -> ArtifactVersion:
         with self._read() as conn:
             art = self._artifact_row(conn, project, name)
-            return self._version(conn, project, art, self._resolve(conn, art, ref))
+            return self._version(conn, art.project_name, art, self._resolve(conn, art, ref))
 
     def artifact_versions(self, project: str, name: str) -> list[ArtifactVersion]:
         with self._read() as conn:
@@ -198,7 +209,7 @@ class ArtifactStoreMixin:
             rows = conn.execute(
                 select(s.artifact_versions).where(_V.artifact_id == art.id).order_by(_V.version)
             ).all()
-            return [self._version(conn, project, art, r) for r in rows]
+            return [self._version(conn, art.project_name, art, r) for r in rows]
 
     def list_artifacts(
         self, project: str | None = None, type: str | None = None
