@@ -323,3 +323,19 @@ def test_postgres_store_needs_an_explicit_object_location(
     pg = mltrail.Client(pg_url_factory())
     with pytest.raises(ConfigurationError, match="MLTRAIL_OBJECTS"):
         pg.put_artifact(_tree(tmp_path / "d", {"f": "x"}), name="d")
+
+
+def test_local_checkout_links_instead_of_copying(
+    make_run: MakeRun, client: mltrail.Client, tmp_path: Path
+) -> None:
+    run = make_run()
+    run.log_artifact(_tree(tmp_path / "d", {"big.bin": "x" * 10_000}), name="d")
+    run.finish()
+    out = client.download_artifact("d", root=tmp_path / "ws")
+    (obj,) = [p for p in _objects(tmp_path) if p.stat().st_size == 10_000]
+    same_inode = (out / "big.bin").stat().st_ino == obj.stat().st_ino
+    # reflink where the filesystem can (a new inode), else a read-only hardlink
+    assert same_inode or (out / "big.bin").read_text() == "x" * 10_000
+    if same_inode:
+        assert not os.access(obj, os.W_OK) or os.geteuid() == 0
+        assert obj.stat().st_mode & 0o222 == 0

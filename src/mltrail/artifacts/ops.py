@@ -132,6 +132,8 @@ def _safe_target(root: Path, rel: str) -> Path:
 def _materialize(
     objects: ObjectStore, entries: list[ManifestEntry], root: Path, progress: Progress | None
 ) -> None:
+    local_root = getattr(objects, "root", None)
+
     def one(e: ManifestEntry) -> None:
         target = _safe_target(root, e.path)
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -150,6 +152,16 @@ def _materialize(
                     f"(hash {oid[:12]}, expected {e.oid[:12]})"
                 )
             os.replace(tmp, target)
+        elif local_root is not None:
+            # Local store: verify the object, then reflink, hardlink (read-only) or copy.
+            from mltrail.errors import ObjectCorrupted
+            from mltrail.objects.checkout import link_or_copy
+            from mltrail.objects.hashing import hash_file
+
+            src = objects.path_of(e.oid)  # type: ignore[attr-defined]
+            if hash_file(src)[0] != e.oid:
+                raise ObjectCorrupted(f"object {e.oid} in {objects.uri} does not match its hash")
+            link_or_copy(src, target)
         else:
             objects.get_file(e.oid, target)
         if progress is not None:
