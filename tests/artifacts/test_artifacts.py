@@ -339,3 +339,26 @@ def test_local_checkout_links_instead_of_copying(
     if same_inode:
         assert not os.access(obj, os.W_OK) or os.geteuid() == 0
         assert obj.stat().st_mode & 0o222 == 0
+
+
+def test_hash_cache_skips_unchanged_files_but_sees_changes(
+    make_run: MakeRun, client: mltrail.Client, tmp_path: Path
+) -> None:
+    import sqlite3
+
+    from mltrail.config import local_dir
+
+    data = _tree(tmp_path / "d", {"a.bin": "a" * 5000, "b.bin": "b" * 5000})
+    run = make_run()
+    v0 = run.log_artifact(data, name="d")
+    cache = local_dir(client.uri) / "hashcache.sqlite"
+    with sqlite3.connect(cache) as db:
+        assert db.execute("SELECT count(*) FROM hashes").fetchone()[0] == 2
+    assert run.log_artifact(data, name="d").digest == v0.digest  # from the cache
+    st = (data / "a.bin").stat()
+    (data / "a.bin").write_text("z" * 5000)  # same size ...
+    os.utime(data / "a.bin", ns=(st.st_atime_ns, st.st_mtime_ns))  # ... same mtime
+    v1 = run.log_artifact(data, name="d")  # ctime moved: re-read, new version
+    run.finish()
+    assert v1.version == 1
+    assert client.diff_artifacts("d:v0", "d:v1")["modified"] == ["a.bin"]

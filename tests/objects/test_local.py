@@ -112,3 +112,18 @@ def test_unwritable_root_is_an_object_store_error(tmp_path: Path) -> None:
     blocker.write_text("not a directory")
     with pytest.raises(ObjectStoreError, match="cannot create"):
         LocalObjectStore(blocker / "objects")
+
+
+def test_large_files_take_the_kernel_copy_path(tmp_path: Path) -> None:
+    """>= 16 MiB: kernel copy + hash of a memory map; same object, same guarantees."""
+    from mltrail.objects.hashing import hash_file
+    from mltrail.objects.local import _KERNEL_COPY_MIN, LocalObjectStore
+
+    big = tmp_path / "big.bin"
+    big.write_bytes(os.urandom(1024) * (_KERNEL_COPY_MIN // 1024 + 3))
+    store = LocalObjectStore(tmp_path / "objects")
+    info = store.put_file(big)
+    assert (info.oid, info.size) == hash_file(big)
+    assert store.path_of(info.oid).read_bytes() == big.read_bytes()
+    assert store.put_file(big) == info  # idempotent
+    assert not list((tmp_path / "objects" / ".tmp").iterdir())  # no temp file left

@@ -12,6 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from mltrail.artifacts.hashcache import HashCache
 from mltrail.artifacts.names import validate_name, validate_relpath
 from mltrail.config import cache_dir
 from mltrail.entities import ArtifactVersion, LineageNode, ManifestEntry
@@ -72,10 +73,13 @@ def log_files(
     *,
     reference: bool = False,
     progress: Progress | None = None,
+    hash_cache: Path | None = None,
 ) -> tuple[str, int, int]:
     """Store a file or directory's files; returns (manifest oid, total size, file count).
 
     With ``reference`` the files stay where they are: only their hashes are recorded.
+    With ``hash_cache`` (a file), files whose stat is unchanged since they were last
+    stored are not read again.
     """
     root = Path(path)
     if not root.exists():
@@ -84,8 +88,18 @@ def log_files(
     if not files:
         raise InvalidValueError(f"{str(root)!r} holds no files", hint="nothing to log")
 
+    cache = HashCache(hash_cache) if hash_cache is not None else None
+
     def one(item: tuple[str, Path]) -> ManifestEntry:
         rel, full = item
+        if cache is not None and not reference:
+            real = full.resolve()
+            st = real.stat()
+            oid = cache.get(real, st)
+            if oid is not None and objects.exists(oid):  # unchanged and stored: no read
+                if progress is not None:
+                    progress(st.st_size)
+                return ManifestEntry(rel, oid, st.st_size)
         if reference:
             from mltrail.objects.hashing import hash_file
 
@@ -94,6 +108,10 @@ def log_files(
         else:
             info = objects.put_file(full)
             entry = ManifestEntry(rel, info.oid, info.size)
+            if cache is not None:
+                after = real.stat()
+                if HashCache._key(after) == HashCache._key(st):  # not changed while read
+                    cache.put(real, after, info.oid)
         if progress is not None:
             progress(entry.size)
         return entry
@@ -103,6 +121,8 @@ def log_files(
             entries = list(pool.map(one, files))
     else:
         entries = [one(f) for f in files]
+    if cache is not None:
+        cache.flush()
     digest = objects.put_bytes(_manifest_bytes(entries)).oid
     return digest, sum(e.size for e in entries), len(entries)
 

@@ -234,7 +234,9 @@ class Client:
         validate_name(name)
         validate_name(type, "artifact type")
         alias_list = tuple(validate_name(a, "alias") for a in (aliases or ()))
-        digest, size, count = log_files(self._objects(), path, progress=progress)
+        digest, size, count = log_files(
+            self._objects(), path, progress=progress, hash_cache=_hash_cache(self.uri)
+        )
         return self._art.create_artifact_version(  # type: ignore[no-any-return]
             project=project or os.environ.get("MLTRAIL_PROJECT") or "default", name=name,
             type=type, digest=digest, size=size, file_count=count,
@@ -314,3 +316,9 @@ class Client:
     def mark_crashed(self, older_than_s: float) -> list[str]:
         """Mark runs without a heartbeat for ``older_than_s`` seconds as crashed."""
         return self._store.mark_stale_runs_crashed(time.time() - older_than_s)
+
+
+def _hash_cache(uri: str) -> Path:
+    from mltrail.config import local_dir
+
+    return local_dir(uri) / "hashcache.sqlite"

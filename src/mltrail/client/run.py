@@ -426,7 +426,9 @@ class Run:
         validate_name(type, "artifact type")
         alias_list = tuple(validate_name(a, "alias") for a in (aliases or ()))
         meta = metadata_dict(metadata)
-        digest, size, count = log_files(self._objects(), path, reference=reference)
+        digest, size, count = log_files(
+            self._objects(), path, reference=reference, hash_cache=_hash_cache(self._store.uri)
+        )
         return self._store.create_artifact_version(  # type: ignore[attr-defined, no-any-return]
             project=self.project, name=name, type=type, digest=digest, size=size,
             file_count=count, metadata=meta, run_id=self.id, reference=reference,
@@ -662,3 +664,9 @@ def normalize_tags(tags: Mapping[str, Any] | list[str] | tuple[str, ...] | None)
     if isinstance(tags, str):
         tags = [tags]
     return {check_key(t, "tag"): "" for t in tags}
+
+
+def _hash_cache(uri: str) -> Path:
+    from mltrail.config import local_dir
+
+    return local_dir(uri) / "hashcache.sqlite"

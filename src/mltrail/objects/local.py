@@ -25,6 +25,7 @@ from mltrail.objects.hashing import (
     ProgressCallback,
     copy_and_hash,
     hash_bytes,
+    new_hasher,
     validate_oid,
 )
 
@@ -36,6 +37,7 @@ __all__ = ["LocalObjectStore"]
 #: Objects are immutable; making them read-only also protects hardlinked checkouts.
 OBJECT_MODE = 0o444
 _TMP_DIR = ".tmp"
+_KERNEL_COPY_MIN = 16 * 2**20
 _HEX = frozenset("0123456789abcdef")
 
 
@@ -83,7 +85,18 @@ class LocalObjectStore:
     def put_file(
         self, path: str | os.PathLike[str], *, progress: ProgressCallback | None = None
     ) -> ObjectInfo:
-        """Copy the file in, hashing while copying (the source is read once)."""
+        """Copy the file in, hashing while copying (the source is read once).
+
+        Files of 16 MiB and more are copied by the kernel (``copy_file_range``) while a
+        second thread hashes the source: the copy never passes through Python, the hash
+        reads from the page cache the copy fills, and both release the GIL.
+        """
+        try:
+            size = os.stat(path).st_size
+        except OSError:
+            size = 0
+        if size >= _KERNEL_COPY_MIN and progress is None:
+            return self._put_large(path)
         tmp_dir = self.root / _TMP_DIR
         with _os_errors(f"store {os.fspath(path)!r}"):
             tmp_dir.mkdir(exist_ok=True)
@@ -97,6 +110,41 @@ class LocalObjectStore:
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(tmp)
         return ObjectInfo(oid, size)
+
+    def _put_large(self, path: str | os.PathLike[str]) -> ObjectInfo:
+        import shutil
+        from concurrent.futures import ThreadPoolExecutor
+
+        tmp_dir = self.root / _TMP_DIR
+        with _os_errors(f"store {os.fspath(path)!r}"):
+            tmp_dir.mkdir(exist_ok=True)
+            tmp = temp_path(tmp_dir / "put")
+            try:
+                before = os.stat(path)
+
+                def digest() -> str:  # one reused buffer: memory stays flat
+                    hasher = new_hasher(before.st_size)
+                    buf = bytearray(8 * 2**20)
+                    view = memoryview(buf)
+                    with open(path, "rb", buffering=0) as src:
+                        while n := src.readinto(buf):
+                            hasher.update(view[:n])
+                    return str(hasher.hexdigest())
+
+                with ThreadPoolExecutor(max_workers=1) as pool:
+                    hashed = pool.submit(digest)
+                    shutil.copyfile(path, tmp)  # copy_file_range/sendfile: in the kernel
+                    oid = hashed.result()
+                after = os.stat(path)
+                if (before.st_size, before.st_mtime_ns) != (after.st_size, after.st_mtime_ns):
+                    raise ObjectStoreError(
+                        f"{os.fspath(path)!r} changed while it was being stored; try again"
+                    )
+                self._install(tmp, oid, before.st_size)
+            finally:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(tmp)
+        return ObjectInfo(oid, before.st_size)
 
     def put_bytes(self, data: Buffer) -> ObjectInfo:
         """Store ``data``; a no-op (apart from refreshing its mtime) if already stored."""
