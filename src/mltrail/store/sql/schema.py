@@ -24,7 +24,13 @@ from sqlalchemy import (
 )
 
 #: Every revision this version of mltrail knows, oldest first.
-REVISIONS = ("0001_initial", "0002_run_logs", "0003_artifacts", "0004_search")
+REVISIONS = (
+    "0001_initial",
+    "0002_run_logs",
+    "0003_artifacts",
+    "0004_search",
+    "0005_search_perf",
+)
 HEAD = REVISIONS[-1]
 
 KEY_LEN = 250  # longest metric/param/tag key
@@ -82,6 +88,7 @@ tags = Table(
     Column("run_id", String(RUN_ID_LEN), ForeignKey("runs.id"), primary_key=True),
     Column("key", String(KEY_LEN), primary_key=True),
     Column("value", Text, nullable=False),
+    Index("ix_tags_key", "key"),
 )
 
 # A contiguous block of one series: steps (int64), values and timestamps (float64),
