@@ -13,40 +13,53 @@ boundary where they happen and chained with ``from exc``::
     │   ├── InvalidValueError              metric value not a real number, etc.
     │   ├── ConfigConflictError            changing an already-logged param
     │   ├── InvalidArtifactPath            absolute, '..', NUL, escaping symlink
-    │   └── QuerySyntaxError               search expression does not parse
+    │   ├── QuerySyntaxError               search expression does not parse
+    │   ├── MetadataValidationError        model version metadata fails the registry schema
+    │   └── InputValidationError           a payload does not match a model's signature
     ├── NotFoundError (KeyError)
     │   ├── ProjectNotFound
     │   ├── RunNotFound
     │   ├── ArtifactNotFound
-    │   └── ObjectNotFound
+    │   ├── ObjectNotFound
+    │   ├── ModelNotFound                  registered model or model version
+    │   ├── ApprovalNotFound
+    │   └── WebhookNotFound
     ├── ConflictError                      state does not allow the operation
     │   ├── RunFinishedError               log/update after finish()
     │   ├── RunAlreadyExists               init(resume="never") with a taken id
-    │   └── RunStillActive                 resume of a run another live process writes
+    │   ├── RunStillActive                 resume of a run another live process writes
+    │   └── TransitionNotAllowed           stage change the registry policy forbids
+    ├── PermissionDenied                   the actor lacks a role the policy requires
     ├── StoreError                         the metadata store failed
     │   ├── StoreUnavailable               database/server cannot be reached
     │   └── SchemaVersionError             store written by a newer/unknown mltrail
     ├── ObjectStoreError                   the blob store failed
-    │   └── ObjectCorrupted                content does not match its hash
+    │   ├── ObjectCorrupted                content does not match its hash
+    │   └── SignatureInvalid               a model's Ed25519 signature does not verify
     └── SpoolError                         local spool file unreadable
 """
 
 from __future__ import annotations
 
 __all__ = [
+    "ApprovalNotFound",
     "ArtifactNotFound",
     "ConfigConflictError",
     "ConfigurationError",
     "ConflictError",
     "ExtraNotInstalled",
+    "InputValidationError",
     "InvalidArtifactPath",
     "InvalidKeyError",
     "InvalidValueError",
+    "MetadataValidationError",
     "MltrailError",
+    "ModelNotFound",
     "NotFoundError",
     "ObjectCorrupted",
     "ObjectNotFound",
     "ObjectStoreError",
+    "PermissionDenied",
     "ProjectNotFound",
     "QuerySyntaxError",
     "RunAlreadyExists",
@@ -54,10 +67,13 @@ __all__ = [
     "RunNotFound",
     "RunStillActive",
     "SchemaVersionError",
+    "SignatureInvalid",
     "SpoolError",
     "StoreError",
     "StoreUnavailable",
+    "TransitionNotAllowed",
     "ValidationError",
+    "WebhookNotFound",
 ]
 
 
@@ -146,6 +162,28 @@ class QuerySyntaxError(ValidationError):
         super().__init__(f"{reason} at position {position}\n  {query}\n  {caret}")
 
 
+class MetadataValidationError(ValidationError):
+    """Model version metadata fails the registry's JSON Schema; ``errors`` lists each field."""
+
+    http_status = 422
+    code = "metadata_validation_error"
+
+    def __init__(self, message: str, errors: list[str], *, hint: str | None = None) -> None:
+        self.errors = list(errors)
+        super().__init__(message + "".join(f"\n  - {e}" for e in errors), hint=hint)
+
+
+class InputValidationError(ValidationError):
+    """A payload does not match a model version's signature; ``errors`` lists each problem."""
+
+    http_status = 422
+    code = "input_validation_error"
+
+    def __init__(self, message: str, errors: list[str], *, hint: str | None = None) -> None:
+        self.errors = list(errors)
+        super().__init__(message + "".join(f"\n  - {e}" for e in errors), hint=hint)
+
+
 class NotFoundError(MltrailError, KeyError):
     http_status = 404
     exit_code = 4
@@ -171,6 +209,18 @@ class ObjectNotFound(NotFoundError):
     code = "object_not_found"
 
 
+class ModelNotFound(NotFoundError):
+    code = "model_not_found"
+
+
+class ApprovalNotFound(NotFoundError):
+    code = "approval_not_found"
+
+
+class WebhookNotFound(NotFoundError):
+    code = "webhook_not_found"
+
+
 class ConflictError(MltrailError):
     http_status = 409
     exit_code = 5
@@ -187,6 +237,18 @@ class RunAlreadyExists(ConflictError):
 
 class RunStillActive(ConflictError):
     code = "run_still_active"
+
+
+class TransitionNotAllowed(ConflictError):
+    code = "transition_not_allowed"
+
+
+class PermissionDenied(MltrailError):
+    """The actor does not hold a role the registry policy requires for this change."""
+
+    http_status = 403
+    exit_code = 9
+    code = "permission_denied"
 
 
 class StoreError(MltrailError):
@@ -212,6 +274,12 @@ class ObjectStoreError(MltrailError):
 
 class ObjectCorrupted(ObjectStoreError):
     code = "object_corrupted"
+
+
+class SignatureInvalid(ObjectStoreError):
+    """A model version's Ed25519 signature is missing, unknown or does not verify."""
+
+    code = "signature_invalid"
 
 
 class SpoolError(MltrailError):
