@@ -10,13 +10,19 @@ __all__ = [
     "RUN_STATUSES",
     "TERMINAL_STATUSES",
     "AliasEvent",
+    "Approval",
     "ArtifactVersion",
     "LineageNode",
     "ManifestEntry",
     "MetricPoint",
     "MetricSummary",
+    "ModelVersion",
     "Project",
+    "RegisteredModel",
+    "RegistryEvent",
     "RunRecord",
+    "Webhook",
+    "WebhookDelivery",
 ]
 
 RUN_STATUSES = ("running", "finished", "failed", "killed", "crashed")
@@ -160,3 +166,109 @@ class LineageNode:
     id: str  # run id or "name:vN"
     label: str
     children: tuple[LineageNode, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class RegisteredModel:
+    name: str
+    description: str
+    owner: str | None
+    scheme: str  # version labels: semver | date | hash | hybrid
+    tags: dict[str, str]
+    aliases: dict[str, int]  # alias -> version number
+    latest_version: int | None
+    created_at: float
+    updated_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class ModelVersion:
+    """One numbered version of a registered model, pointing at a model artifact version."""
+
+    model: str
+    version: int
+    label: str  # the scheme's label: "2.1.0", "2026.11.23.2", "a1b2c3d", "2.1.0+a1b2c3d"
+    stage: str
+    aliases: tuple[str, ...]
+    artifact: str  # "project/name:vN"
+    artifact_digest: str  # the artifact manifest's object id
+    run_id: str | None
+    description: str
+    metadata: dict[str, Any]
+    validation_errors: tuple[str, ...]  # empty when the metadata passes the schema
+    signature: dict[str, Any] | None  # model input/output signature
+    input_example: Any
+    signed: bool  # carries an Ed25519 signature
+    signing_key_id: str | None
+    created_by: str | None
+    created_at: float
+
+    @property
+    def valid(self) -> bool:
+        return not self.validation_errors
+
+    @property
+    def spec(self) -> str:
+        return f"{self.model}@{self.version}"
+
+
+@dataclass(frozen=True, slots=True)
+class RegistryEvent:
+    """One row of the append-only audit trail."""
+
+    id: int
+    model: str | None
+    version: int | None
+    action: str  # e.g. version.created, stage.changed, alias.moved, approval.requested
+    target: str | None  # the alias or stage, the field
+    from_value: str | None
+    to_value: str | None
+    actor: str | None
+    reason: str | None
+    at: float
+    payload: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Approval:
+    id: int
+    model: str
+    version: int
+    kind: str  # stage | alias
+    target: str
+    status: str  # pending | approved | rejected | cancelled
+    requested_by: str | None
+    requested_at: float
+    reason: str | None
+    decided_by: str | None
+    decided_at: float | None
+    decision_reason: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Webhook:
+    """A registered receiver of registry events (its secret is never part of this record)."""
+
+    id: int
+    name: str
+    url: str
+    events: tuple[str, ...]  # empty: every event
+    model: str | None  # None: every model
+    active: bool
+    created_by: str | None
+    created_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookDelivery:
+    id: int
+    webhook_id: int
+    event_id: int
+    action: str
+    status: str  # pending | delivered | failed
+    attempts: int
+    next_attempt_at: float
+    last_status: int | None
+    last_error: str | None
+    created_at: float
+    delivered_at: float | None

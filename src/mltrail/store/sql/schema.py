@@ -30,6 +30,7 @@ REVISIONS = (
     "0003_artifacts",
     "0004_search",
     "0005_search_perf",
+    "0006_registry",
 )
 HEAD = REVISIONS[-1]
 
@@ -201,4 +202,145 @@ run_edges = Table(
     Column("version_id", Integer, ForeignKey("artifact_versions.id"), primary_key=True),
     Column("direction", String(3), primary_key=True),
     Index("ix_run_edges_version", "version_id"),
+)
+
+
+# -- model registry (0006) ---------------------------------------------------------------
+
+NAME_LEN = 128
+
+registered_models = Table(
+    "registered_models",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(NAME_LEN), nullable=False, unique=True),
+    Column("description", Text, nullable=False),
+    Column("owner", String(KEY_LEN)),
+    Column("scheme", String(16), nullable=False),  # version labels: semver|date|hash|hybrid
+    Column("tags_json", Text, nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+)
+
+model_versions = Table(
+    "model_versions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("model_id", Integer, ForeignKey("registered_models.id"), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("label", String(64), nullable=False),
+    Column("artifact_version_id", Integer, ForeignKey("artifact_versions.id"), nullable=False),
+    Column("run_id", String(RUN_ID_LEN)),
+    Column("stage", String(64), nullable=False),
+    Column("description", Text, nullable=False),
+    Column("metadata_json", Text, nullable=False),
+    Column("validation_json", Text, nullable=False),  # the schema's complaints, [] when valid
+    Column("signature_json", Text),  # model input/output signature
+    Column("input_example_json", Text),
+    Column("card", Text),
+    Column("signed_payload", Text),  # what the Ed25519 signature covers (canonical JSON)
+    Column("crypto_signature", String(128)),  # hex
+    Column("signing_key_id", String(64)),
+    Column("created_by", String(KEY_LEN)),
+    Column("created_at", Float, nullable=False),
+    UniqueConstraint("model_id", "version", name="uq_model_versions_version"),
+    UniqueConstraint("model_id", "label", name="uq_model_versions_label"),
+    Index("ix_model_versions_stage", "model_id", "stage"),
+    Index("ix_model_versions_run", "run_id"),
+)
+
+model_aliases = Table(
+    "model_aliases",
+    metadata,
+    Column("model_id", Integer, ForeignKey("registered_models.id"), primary_key=True),
+    Column("alias", String(NAME_LEN), primary_key=True),
+    Column("version", Integer, nullable=False),
+)
+
+# Append-only (triggers refuse UPDATE and DELETE): every change to the registry.
+registry_events = Table(
+    "registry_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("model_id", Integer, ForeignKey("registered_models.id")),
+    Column("version", Integer),
+    Column("action", String(32), nullable=False),
+    Column("target", String(NAME_LEN)),
+    Column("from_value", Text),
+    Column("to_value", Text),
+    Column("actor", String(KEY_LEN)),
+    Column("reason", Text),
+    Column("payload_json", Text, nullable=False),
+    Column("at", Float, nullable=False),
+    Index("ix_registry_events_model", "model_id", "id"),
+)
+
+approvals = Table(
+    "approvals",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("model_id", Integer, ForeignKey("registered_models.id"), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("kind", String(8), nullable=False),  # stage | alias
+    Column("target", String(NAME_LEN), nullable=False),
+    Column("status", String(16), nullable=False),  # pending|approved|rejected|cancelled
+    Column("requested_by", String(KEY_LEN)),
+    Column("requested_at", Float, nullable=False),
+    Column("reason", Text),
+    Column("decided_by", String(KEY_LEN)),
+    Column("decided_at", Float),
+    Column("decision_reason", Text),
+    Index("ix_approvals_model_status", "model_id", "status"),
+)
+
+# Registry-wide settings (the policy document), changed only through audited calls.
+registry_settings = Table(
+    "registry_settings",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value_json", Text, nullable=False),
+    Column("updated_by", String(KEY_LEN)),
+    Column("updated_at", Float, nullable=False),
+)
+
+# Public halves of the Ed25519 keys that signed model versions.
+signing_keys = Table(
+    "signing_keys",
+    metadata,
+    Column("key_id", String(64), primary_key=True),
+    Column("public_key", Text, nullable=False),  # PEM
+    Column("owner", String(KEY_LEN)),
+    Column("created_at", Float, nullable=False),
+)
+
+webhooks = Table(
+    "webhooks",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(NAME_LEN), nullable=False),
+    Column("url", Text, nullable=False),
+    Column("events_json", Text, nullable=False),  # actions it wants; [] = all
+    Column("model_id", Integer, ForeignKey("registered_models.id")),  # NULL = every model
+    Column("secret", Text, nullable=False),  # HMAC key; never returned by the API
+    Column("active", Boolean, nullable=False),
+    Column("created_by", String(KEY_LEN)),
+    Column("created_at", Float, nullable=False),
+)
+
+# The outbox: one row per (webhook, event), written in the event's transaction.
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("webhook_id", Integer, ForeignKey("webhooks.id"), nullable=False),
+    Column("event_id", Integer, ForeignKey("registry_events.id"), nullable=False),
+    Column("status", String(16), nullable=False),  # pending | delivered | failed
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt_at", Float, nullable=False),
+    Column("last_status", Integer),
+    Column("last_error", Text),
+    Column("created_at", Float, nullable=False),
+    Column("delivered_at", Float),
+    UniqueConstraint("webhook_id", "event_id", name="uq_webhook_deliveries_event"),
+    Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),
 )
