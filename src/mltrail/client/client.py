@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mltrail.client.registry import RegistryClientMixin
 from mltrail.config import objects_uri, resolve_uri
 from mltrail.entities import (
     AliasEvent,
@@ -72,7 +73,7 @@ def _frame(runs: list[RunRecord]) -> Any:
     return pd.DataFrame(rows)
 
 
-class Client:
+class Client(RegistryClientMixin):
     """Query runs, metrics and projects.
 
     >>> client = mltrail.Client()  # doctest: +SKIP

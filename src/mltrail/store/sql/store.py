@@ -29,6 +29,7 @@ from mltrail.store.sql import schema as s
 from mltrail.store.sql.artifacts import ArtifactStoreMixin
 from mltrail.store.sql.chunks import MAX_CHUNK, OPEN_CHUNK, pack, unpack
 from mltrail.store.sql.engine import WRITE, ensure_schema, make_engine, redact
+from mltrail.store.sql.registry import RegistryStoreMixin
 
 __all__ = ["SqlStore", "encode_param"]
 
@@ -53,7 +54,7 @@ def _chunks(seq: Sequence[str], n: int = _IN_BATCH) -> Iterator[Sequence[str]]:
         yield seq[i : i + n]
 
 
-class SqlStore(ArtifactStoreMixin):
+class SqlStore(ArtifactStoreMixin, RegistryStoreMixin):
     """A :class:`mltrail.store.Store` on SQLite or PostgreSQL."""
 
     def __init__(self, uri: str) -> None:
