@@ -49,6 +49,11 @@ reports every problem at once. Its rules:
   or a string into a number (except the tokens ``"NaN"``, ``"Infinity"``, ``"-Infinity"``).
 - Datetimes of any unit or time zone fit any datetime column.
 - The batch dimension is free, and so is any dimension the signature marks -1.
+- A dict whose values are all lists or arrays is a table's columns; any other dict is
+  one record.
+
+Not covered: complex numbers and year/month timedeltas have no JSON form; their examples
+are text, which the signature they came from does not accept.
 
 numpy and pandas are optional: this module never imports them; it only uses them when the
 caller passes one of their objects (which means they are already loaded).
