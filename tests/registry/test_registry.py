@@ -425,3 +425,51 @@ def test_input_example_gives_a_signature_payloads_are_checked(
         client.validate_input("churn-xgboost@1", [{"tenure": "long"}])
     problems = " ".join(info.value.errors)
     assert "plan" in problems and "tenure" in problems
+
+
+def test_when_gate_cannot_be_escaped_and_uploads_nothing_when_closed(
+    train: Train, client: mltrail.Client, tmp_path: Path
+) -> None:
+    from mltrail.errors import QuerySyntaxError
+
+    train(0.95)  # another run that would match an escaped gate
+    weak_run, weak = train(0.85)
+    with pytest.raises(QuerySyntaxError):
+        client.register_model(
+            weak, "churn-xgboost",
+            when="metrics.val_accuracy > 100) or (metrics.val_accuracy > 0.9",
+        )  # fmt: skip
+    assert client.register_model(weak, "churn-xgboost", when="metrics.val_accuracy > 0.9") is None
+    folder = tmp_path / "local-model"
+    folder.mkdir()
+    (folder / "w.bin").write_text("w")
+    before = len(client.list_artifacts())
+    gated = client.register_model(
+        folder, "churn-xgboost", run_id=weak_run.id, when="metrics.val_accuracy > 0.9"
+    )
+    assert gated is None and len(client.list_artifacts()) == before  # nothing uploaded
+    with pytest.raises(InvalidValueError, match="needs a source run"):
+        client.register_model(folder, "churn-xgboost", when="metrics.val_accuracy > 0.9")
+    v = client.register_model(str(folder), "churn-xgboost", run_id=weak_run.id, sign=False)
+    assert v is not None and v.artifact.endswith("churn-xgboost:v0")
+
+
+def test_a_local_folder_does_not_shadow_an_artifact_name(
+    train: Train, client: mltrail.Client
+) -> None:
+    _, art = train(0.9)
+    Path("churn-model").mkdir()  # an empty folder named like the artifact, in the cwd
+    v = client.register_model("churn/churn-model:v0", "churn-xgboost", sign=False)
+    w = client.register_model("churn-model", "churn-xgboost", project="churn", sign=False)
+    assert v is not None and w is not None and v.artifact == w.artifact == f"churn/{art.spec}"
+
+
+def test_each_missing_field_is_listed_once(train: Train, client: mltrail.Client) -> None:
+    from mltrail.registry.metadata import validate_metadata
+
+    assert validate_metadata({}, None) == [
+        f"{k}: missing (required)"
+        for k in ("model_id", "version", "created_date", "author", "framework",
+                  "framework_version", "training_dataset", "metrics", "hyperparameters",
+                  "signature")
+    ]  # fmt: skip

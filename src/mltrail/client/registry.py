@@ -129,20 +129,27 @@ class RegistryClientMixin:
         run matches, else None is returned. ``input_example`` (numpy, pandas, dict of
         arrays, records) gives the signature unless ``signature`` is passed.
         """
-        artifact = self._model_source(source, name, project, run_id)
-        run = None
-        rid = run_id or artifact.run_id
-        if rid is not None:
-            run = self._store.get_run(rid)
+        path, artifact = self._model_source(source, project)
+        rid = run_id or (None if artifact is None else artifact.run_id)
+        run = None if rid is None else self._store.get_run(rid)
         if when is not None:
-            if run is None:
-                raise InvalidValueError(
-                    "register_model(when=...) needs a source run to test",
-                    hint="pass run_id=, or register an artifact logged by a run",
-                )
-            hits = self._reg_store.count_runs(None, f"run_id = '{run.id}' and ({when})")
-            if not hits:
-                return None
+            from mltrail.query import parse, to_text
+
+            tree = parse(when)  # alone, so a gate cannot reach outside its parentheses
+            if tree is not None:
+                if run is None:
+                    raise InvalidValueError(
+                        "register_model(when=...) needs a source run to test",
+                        hint="pass run_id=, or register an artifact logged by a run",
+                    )
+                gate = f"run_id = '{run.id}' and ({to_text(tree)})"
+                if not self._reg_store.count_runs(None, gate):
+                    return None  # nothing is uploaded or registered
+        if artifact is None:
+            client: Any = self  # a Client: artifacts are its own methods
+            where = project or (None if run is None else run.project)
+            artifact = client.put_artifact(path, name=name, type="model", project=where)
+            assert artifact is not None
         example = None
         if input_example is not None:
             from mltrail.registry.signature import example_payload, infer_signature
@@ -160,23 +167,25 @@ class RegistryClientMixin:
         )  # fmt: skip
 
     def _model_source(
-        self,
-        source: str | os.PathLike[str] | ArtifactVersion,
-        name: str,
-        project: str | None,
-        run_id: str | None,
-    ) -> ArtifactVersion:
+        self, source: str | os.PathLike[str] | ArtifactVersion, project: str | None
+    ) -> tuple[Path | None, ArtifactVersion | None]:
+        """``(None, artifact)``, or ``(path, None)`` for a local file or folder to log
+        first: a ``PathLike``, or a string that names no artifact but an existing path."""
+        from mltrail.errors import ArtifactNotFound, ValidationError
+
         if isinstance(source, ArtifactVersion):
-            return source
+            return None, source
+        if isinstance(source, str):
+            try:
+                found = self._reg_store.get_artifact_version(*_artifact_ref(source, project))
+                return None, found
+            except (ArtifactNotFound, ValidationError):
+                if not Path(source).exists():
+                    raise
         path = Path(source)
-        if isinstance(source, os.PathLike) or path.exists():
-            if not path.exists():
-                raise InvalidValueError(f"{path} does not exist")
-            client: Any = self  # a Client: artifacts are its own methods
-            return client.put_artifact(  # type: ignore[no-any-return]
-                path, name=name, type="model", project=project
-            )
-        return self._reg_store.get_artifact_version(*_artifact_ref(str(source), project))  # type: ignore[no-any-return]
+        if not path.exists():
+            raise InvalidValueError(f"{path} does not exist")
+        return path, None
 
     def get_model_version(self, spec: str | ModelVersion) -> ModelVersion:
         """``name``, ``name@3``, ``name@2.1.0``, ``name@champion`` or ``name@production``."""

@@ -159,14 +159,15 @@ def validate_metadata(meta: Mapping[str, Any], schema: Mapping[str, Any] | None)
     from jsonschema import Draft202012Validator
 
     validator = Draft202012Validator(dict(schema or DEFAULT_SCHEMA))
-    problems = []
+    problems: list[str] = []
     for err in sorted(validator.iter_errors(dict(meta)), key=lambda e: list(e.absolute_path)):
         if err.validator == "required":
             missing = [r for r in err.validator_value if r not in err.instance]
             where = ".".join(str(p) for p in err.absolute_path)
-            problems += [
-                f"{where + '.' if where else ''}{name}: missing (required)" for name in missing
-            ]
+            for name in missing:
+                line = f"{where + '.' if where else ''}{name}: missing (required)"
+                if line not in problems:  # one error per missing key, each listing all
+                    problems.append(line)
             continue
         where = ".".join(str(p) for p in err.absolute_path) or "(document)"
         problems.append(f"{where}: {err.message}")

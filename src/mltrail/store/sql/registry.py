@@ -478,6 +478,23 @@ class RegistryStoreMixin:
                 q = q.where(_V.stage == stage)
             return [self._model_version(conn, model, r) for r in conn.execute(q).all()]
 
+    def models_of_artifact(self, project: str, name: str, version: int) -> list[ModelVersion]:
+        """Model versions registered from an artifact version (lineage: artifact -> model)."""
+        with self._read() as conn:
+            art = self._artifact_row(conn, project, name)
+            row = self._resolve(conn, art, version)
+            q = (
+                select(s.model_versions, _M.name.label("model_name"))
+                .join(s.registered_models, _M.id == _V.model_id)
+                .where(_V.artifact_version_id == row.id)
+                .order_by(_M.name, _V.version)
+            )
+            out = []
+            for r in conn.execute(q).all():
+                model = conn.execute(select(s.registered_models).where(_M.id == r.model_id)).one()
+                out.append(self._model_version(conn, model, r))
+            return out
+
     def signed_payload(self, name: str, version: int) -> tuple[str | None, str | None, str | None]:
         """``(payload, signature hex, key id)`` of a version (None when unsigned)."""
         with self._read() as conn:
@@ -529,6 +546,11 @@ class RegistryStoreMixin:
                 )  # fmt: skip
             if changes:
                 conn.execute(update(s.model_versions).where(_V.id == row.id).values(**changes))
+                conn.execute(
+                    update(s.registered_models)
+                    .where(_M.id == model.id)
+                    .values(updated_at=time.time())
+                )
             return self._model_version(conn, model, self._version_row(conn, model, version))
 
     def model_card(self, name: str, ref: int | str | None = None) -> tuple[int, str | None]:
@@ -662,6 +684,9 @@ class RegistryStoreMixin:
             conn.execute(
                 insert(s.model_aliases).values(model_id=model.id, alias=alias, version=version)
             )
+        conn.execute(
+            update(s.registered_models).where(_M.id == model.id).values(updated_at=time.time())
+        )
         if action is None:
             action = (
                 "alias.removed" if version is None
