@@ -128,3 +128,9 @@ def overwrite_object() -> Callable[[ObjectStore, str, bytes], None]:
             raise TypeError(store)
 
     return overwrite
+
+
+@pytest.fixture(autouse=True)
+def _cache_home_in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """S3 resume records (``$XDG_CACHE_HOME/mltrail/s3-uploads``) stay in the test's tmp dir."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg-cache"))
