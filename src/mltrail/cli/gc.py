@@ -47,6 +47,7 @@ def gc(
                 "garbage": list(report.garbage),
                 "garbage_bytes": report.garbage_bytes,
                 "deleted": list(report.deleted),
+                "stale_uploads": list(report.stale_uploads),
             }
         )
         return
@@ -55,6 +56,11 @@ def gc(
         f"{report.recent} younger than {fmt_duration(grace)} kept"
     )
     console.print(Text(kept), soft_wrap=True)
+    if report.stale_uploads:
+        verb = "would abort" if report.dry_run else "aborted"
+        console.print(
+            Text(f"{verb} {len(report.stale_uploads)} stale upload(s) left by crashed writers")
+        )
     if not report.garbage:
         console.print("nothing to delete")
         return
