@@ -231,7 +231,7 @@ def test_gc_dry_run_then_yes(cli: Invoke, store_uri: str, tmp_path: Path) -> Non
     dry = loads(ok(cli("gc", "--grace", "0", "--json")))
     assert dry == {"objects": objects_uri(store_uri), "dry_run": True, "scanned": 4,
                    "referenced": 3, "recent": 0, "garbage": [orphan], "garbage_bytes": 600,
-                   "deleted": []}  # fmt: skip
+                   "deleted": [], "stale_uploads": []}  # fmt: skip
     out = ok(cli("gc", "--grace", "0"))
     assert out.splitlines()[1:] == [
         "would delete 1 unreferenced object (600 B):", f"  {orphan}",
