@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mltrail.client.registry import RegistryClientMixin
+from mltrail.client.webhooks import WebhooksClientMixin
 from mltrail.config import objects_uri, resolve_uri
 from mltrail.entities import (
     AliasEvent,
@@ -73,7 +74,7 @@ def _frame(runs: list[RunRecord]) -> Any:
     return pd.DataFrame(rows)
 
 
-class Client(RegistryClientMixin):
+class Client(RegistryClientMixin, WebhooksClientMixin):
     """Query runs, metrics and projects.
 
     >>> client = mltrail.Client()  # doctest: +SKIP
@@ -307,8 +308,9 @@ class Client(RegistryClientMixin):
                 hint="give each store its own MLTRAIL_OBJECTS, or remove stale lines from "
                 f"{objects.uri}/.mltrail-stores",
             )
+        now = time.time()  # before the references are read: anything newer is kept
         refs = referenced_objects(self._art, objects)
-        return collect_garbage(objects, refs, grace_seconds, dry_run)
+        return collect_garbage(objects, refs, grace_seconds, dry_run, now=now)
 
     @property
     def _art(self) -> Any:

@@ -92,12 +92,15 @@ class RegistryClientMixin:
         reason: str | None = None,
     ) -> RegisteredModel:
         from mltrail.registry.policy import current_user
+        from mltrail.registry.webhooks import dispatch_in_background
 
         self.registry._writer(self.registry.policy, f"change {name}")
-        return self._reg_store.update_model(  # type: ignore[no-any-return]
+        model: RegisteredModel = self._reg_store.update_model(
             name, description=description, owner=owner, tags=tags, actor=current_user(),
             reason=reason,
         )  # fmt: skip
+        dispatch_in_background(self._store)
+        return model
 
     # -- versions --------------------------------------------------------------------
 

@@ -26,6 +26,7 @@ from mltrail.errors import (
 )
 from mltrail.registry import labels as labels_mod
 from mltrail.registry.policy import Actor, Policy
+from mltrail.registry.webhooks import fires_webhooks
 from mltrail.store.sql.registry import StageMove
 
 if TYPE_CHECKING:
@@ -81,6 +82,7 @@ class Registry:
     def actor(self, policy: Policy | None = None) -> Actor:
         return (policy or self.policy).actor(self._actor_name, self._roles)
 
+    @fires_webhooks
     def set_policy(self, document: Mapping[str, Any], *, reason: str | None = None) -> Policy:
         """Replace the policy (admins only, once anyone is admin). Audited."""
         current = self.policy
@@ -100,6 +102,7 @@ class Registry:
 
     # -- models and versions ---------------------------------------------------------
 
+    @fires_webhooks
     def create_model(
         self,
         name: str,
@@ -127,6 +130,7 @@ class Registry:
             )
         return actor
 
+    @fires_webhooks
     def register(
         self,
         artifact: ArtifactVersion,
@@ -199,6 +203,7 @@ class Registry:
             sign=None if signer is None else signer.sign, actor=actor.name, reason=reason,
         )  # fmt: skip
 
+    @fires_webhooks
     def update_version(
         self,
         name: str,
@@ -238,6 +243,7 @@ class Registry:
 
     # -- stages ----------------------------------------------------------------------
 
+    @fires_webhooks
     def promote(
         self,
         name: str,
@@ -309,6 +315,7 @@ class Registry:
                     moves.append(StageMove(other.version, stage, policy.archive_stage))
         return moves
 
+    @fires_webhooks
     def rollback(
         self,
         name: str,
@@ -373,6 +380,7 @@ class Registry:
 
     # -- aliases ---------------------------------------------------------------------
 
+    @fires_webhooks
     def set_alias(
         self, name: str, alias: str, ref: int | str | None, *, reason: str | None = None
     ) -> ModelVersion | Approval | None:
@@ -403,6 +411,7 @@ class Registry:
 
     # -- approvals -------------------------------------------------------------------
 
+    @fires_webhooks
     def decide(self, approval_id: int, approve: bool, *, reason: str | None = None) -> Approval:
         """Approve (and carry out) or reject a pending request. The requester may not
         approve their own request; the approver needs the protecting rule's roles."""
@@ -454,6 +463,7 @@ class Registry:
 
     # -- cards, signatures, downloads ------------------------------------------------
 
+    @fires_webhooks
     def update_card(
         self, name: str, ref: int | str | None, text: str, *, reason: str | None = None
     ) -> ModelVersion:
@@ -510,6 +520,7 @@ class Registry:
 
     # -- retention -------------------------------------------------------------------
 
+    @fires_webhooks
     def retention(
         self,
         *,

@@ -110,6 +110,11 @@ def open_store(uri: str) -> Store:
 
 def close_all() -> None:
     """Dispose of every open store (tests, forks)."""
+    import sys
+
+    hooks = sys.modules.get("mltrail.registry.webhooks")
+    if hooks is not None:  # webhook senders first: they use the stores
+        hooks.stop_dispatchers()
     with _LOCK:
         for store in _STORES.values():
             store.close()
