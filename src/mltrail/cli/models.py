@@ -32,6 +32,7 @@ from mltrail.cli._models_common import (
     version_name,
     versions_table,
 )
+from mltrail.cli._models_webhooks import app as webhooks_app
 from mltrail.cli.artifacts import _DEST, Transfer
 from mltrail.entities import ModelVersion
 
@@ -330,3 +331,4 @@ app.command("verify")(verify)
 app.command("download")(download)
 app.command("policy")(change.policy)
 app.command("retention")(change.retention)
+app.add_typer(webhooks_app, name="webhooks")
