@@ -64,9 +64,12 @@ def ls(
 
 
 @app.command("rm")
-def rm(webhook_id: int = _ID, uri: str = UriOpt) -> None:
+def rm(webhook_id: int = _ID, as_json: bool = JsonOpt, uri: str = UriOpt) -> None:
     """Remove a webhook: no more deliveries; its delivery log stays."""
     hook = open_client(uri).delete_webhook(webhook_id)
+    if as_json:
+        print_json(asdict(hook))
+        return
     console.print(f"webhook #{hook.id} removed")
 
 
@@ -93,7 +96,10 @@ def deliveries(
 
 
 @app.command("deliver")
-def deliver(uri: str = UriOpt) -> None:
+def deliver(as_json: bool = JsonOpt, uri: str = UriOpt) -> None:
     """Send every delivery that is due now (those left by processes that exited)."""
     n = open_client(uri).deliver_webhooks()
+    if as_json:
+        print_json({"attempted": n})
+        return
     console.print(f"{n} deliver{'y' if n == 1 else 'ies'} attempted")
