@@ -473,3 +473,28 @@ def test_each_missing_field_is_listed_once(train: Train, client: mltrail.Client)
                   "framework_version", "training_dataset", "metrics", "hyperparameters",
                   "signature")
     ]  # fmt: skip
+
+
+def test_lineage_reaches_from_data_to_model_stage_and_back(
+    train: Train, client: mltrail.Client
+) -> None:
+    run, art = train(0.93)
+    client.register_model(art, "churn-xgboost", signature=SIG, sign=False)
+    client.promote("churn-xgboost@1", "production")
+    client.set_model_alias("churn-xgboost", "champion", 1)
+
+    def walk(node: mltrail.entities.LineageNode) -> list[tuple[str, str]]:
+        out = [(node.kind, node.label)]
+        for child in node.children:
+            out += walk(child)
+        return out
+
+    down = walk(client.lineage("churn/churn-data:v0", direction="down", depth=4))
+    assert ("model", "model churn-xgboost@1 (1.0.0) [production, champion]") in down
+    kinds = [k for k, _ in down]
+    assert kinds.index("artifact") < kinds.index("run") < kinds.index("model")
+    up = client.lineage("churn-xgboost@champion", direction="up", depth=4)
+    assert up.kind == "model" and up.children[0].id == art.spec
+    up_nodes = walk(up)
+    assert any(label.startswith(f"run {run.name}") for _, label in up_nodes)
+    assert ("artifact", "dataset churn-data:v0 [latest]") in up_nodes

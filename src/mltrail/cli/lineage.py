@@ -13,7 +13,7 @@ from mltrail.entities import LineageNode
 
 __all__ = ["lineage", "to_dot"]
 
-_STYLE = {"run": "cyan", "artifact": "green"}
+_STYLE = {"run": "cyan", "artifact": "green", "model": "magenta"}
 
 
 def to_dict(node: LineageNode) -> dict[str, Any]:
@@ -63,7 +63,9 @@ def to_dot(root: LineageNode, direction: str) -> str:
 
 def lineage(
     target: str = typer.Argument(
-        ..., help="A run id, or an artifact version: NAME:v3, NAME:ALIAS, PROJECT/NAME:v3."
+        ...,
+        help="A run id, an artifact version (NAME:v3, NAME:ALIAS, PROJECT/NAME:v3) or a "
+        "model version (MODEL@3, MODEL@production).",
     ),
     direction: Literal["up", "down"] = typer.Option(
         "up", "--direction", "-d", help="up: what it was made from; down: what was made from it."

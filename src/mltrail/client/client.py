@@ -20,6 +20,7 @@ from mltrail.entities import (
     ManifestEntry,
     MetricPoint,
     MetricSummary,
+    ModelVersion,
     Project,
     RunRecord,
 )
@@ -281,12 +282,35 @@ class Client(RegistryClientMixin, WebhooksClientMixin):
     def lineage(
         self, target: str, direction: str = "up", depth: int = 3, project: str | None = None
     ) -> LineageNode:
-        """The graph around a run id or ``name:vN``: ``up`` to inputs, ``down`` to outputs."""
+        """The graph around a run id, ``name:vN`` or a model ``name@ref``: ``up`` to
+        inputs (model -> artifact -> run -> data), ``down`` to outputs (data -> run ->
+        artifact -> the model versions registered from it, with their stage and aliases).
+        """
         from mltrail.artifacts.names import split_project
         from mltrail.artifacts.ops import lineage
 
+        if "@" in target:
+            version = self.get_model_version(target)
+            node = _model_node(version)
+            if direction != "up" or depth <= 0:
+                return node
+            art_project, art_spec = split_project(version.artifact)
+            up = lineage(self._art, art_project or "", art_spec, "up", depth - 1)
+            return LineageNode(node.kind, node.id, node.label, (up,))
         proj, rest = split_project(target)
-        return lineage(self._art, proj or project or "", rest, direction, depth)
+        tree = lineage(self._art, proj or project or "", rest, direction, depth)
+        return tree if direction == "up" else self._add_models(tree, proj or project or "")
+
+    def _add_models(self, node: LineageNode, project: str) -> LineageNode:
+        from mltrail.artifacts.names import parse_spec
+
+        children = tuple(self._add_models(c, project) for c in node.children)
+        if node.kind == "artifact":
+            name, ref = parse_spec(node.id)
+            if isinstance(ref, int):
+                models = self._art.models_of_artifact(project, name, ref)
+                children += tuple(_model_node(m) for m in models)
+        return LineageNode(node.kind, node.id, node.label, children)
 
     def cache_prune(self, max_bytes: int | None = None) -> tuple[int, int]:
         from mltrail.artifacts.ops import cache_prune
@@ -319,6 +343,11 @@ class Client(RegistryClientMixin, WebhooksClientMixin):
     def mark_crashed(self, older_than_s: float) -> list[str]:
         """Mark runs without a heartbeat for ``older_than_s`` seconds as crashed."""
         return self._store.mark_stale_runs_crashed(time.time() - older_than_s)
+
+
+def _model_node(v: ModelVersion) -> LineageNode:
+    marks = ", ".join((v.stage, *v.aliases))
+    return LineageNode("model", v.spec, f"model {v.spec} ({v.label}) [{marks}]")
 
 
 def _hash_cache(uri: str) -> Path:
