@@ -21,9 +21,13 @@ step's output is deleted and ``os.sync()`` flushes dirty pages, so no step pays 
 previous one's writeback. The copy and mltrail's log of the big file alternate (copy
 first in even rounds, mltrail first in odd ones) and medians are reported. Times are
 ``perf_counter`` around the one call inside the child (imports and run setup excluded;
-the child's whole wall time is kept as ``wall_s``). "Again" is mltrail's second
-``log_artifact`` of the same path in the same run, DVC's second ``dvc add``, and for
-MLflow (which keeps artifacts per run) the same call in a second run.
+the child's whole wall time is kept as ``wall_s``); ``first_cpu_s`` is the CPU time of
+that call over all the child's threads, and each step records the 1-minute load average
+when it started: on 2 cores, other load decides whether a second thread (mltrail's
+hashing beside the kernel copy, its parallel small-file writers) gets a core at all.
+"Again" is mltrail's second ``log_artifact`` of the same path in the same run, DVC's
+second ``dvc add``, and for MLflow (which keeps artifacts per run) the same call in a
+second run.
 ``MLTRAIL_BENCH_QUICK=1``: 256 MiB (RSS compared with 64 MiB) and 1,000 files, written
 to ``artifacts-quick.json`` so the full figures stay.
 """
@@ -280,6 +284,8 @@ def derive(raw: dict[str, Any], size: dict[str, int]) -> dict[str, Any]:
         "copy_s": copy_s,
         "mltrail_first_s": ml_first,
         "mltrail_again_s": ml_second,
+        "copy_cpu_s": _median(big["copy"], "first_cpu_s"),
+        "mltrail_first_cpu_s": _median(big["mltrail"], "first_cpu_s"),
         "mltrail_vs_copy_time_ratio": _div(ml_first, copy_s),
         "mltrail_vs_copy_time_ratio_paired_median": statistics.median(paired) if paired else None,
         "mltrail_speed_pct_of_copy": speed_pct,
@@ -298,13 +304,22 @@ def derive(raw: dict[str, Any], size: dict[str, int]) -> dict[str, Any]:
         "small_copytree_s": _median(small["copy"], "first_s"),
         "small_mltrail_first_s": _median(small["mltrail"], "first_s"),
         "small_mltrail_again_s": _median(small["mltrail"], "second_s"),
+        "small_copytree_cpu_s": _median(small["copy"], "first_cpu_s"),
+        "small_mltrail_first_cpu_s": _median(small["mltrail"], "first_cpu_s"),
         "small_mltrail_files_per_s": _div(size["files"], _median(small["mltrail"], "first_s")),
         "small_mltrail_peak_rss_mib": _median(small["mltrail"], "peak_rss_mib"),
     }
+    loads = [
+        r["loadavg_1m"] for group in raw.values() for runs in group.values() for r in runs
+        if r.get("loadavg_1m") is not None
+    ]  # fmt: skip
+    figures["loadavg_1m_min"] = min(loads) if loads else None
+    figures["loadavg_1m_max"] = max(loads) if loads else None
     for peer in PEERS:
         for label, group in (("big", big), ("small", small)):
             runs = group.get(peer, [])
             figures[f"{label}_{peer}_first_s"] = _median(runs, "first_s")
+            figures[f"{label}_{peer}_first_cpu_s"] = _median(runs, "first_cpu_s")
             figures[f"{label}_{peer}_again_s"] = _median(runs, "second_s")
             figures[f"{label}_{peer}_again_bytes_added"] = _max(runs, "second_object_bytes_added")
             figures[f"{label}_{peer}_peak_rss_mib"] = _median(runs, "peak_rss_mib")
@@ -341,6 +356,9 @@ def _fmt(value: float | None, unit: str = "") -> str:
 
 def markdown(f: dict[str, Any], checks: dict[str, Any], quick: bool) -> str:
     big = f"{f['big_bytes'] // MiB:,} MiB"
+    load_start = _fmt(f.get("loadavg_1m_start"))
+    low, high = f.get("loadavg_1m_min"), f.get("loadavg_1m_max")
+    load_range = "–" if low is None or high is None else f"{low:.2f}–{high:.2f}"
     n = f"{f['files']:,}"
 
     def row(what: str, *cells: str) -> str:
@@ -348,7 +366,8 @@ def markdown(f: dict[str, Any], checks: dict[str, Any], quick: bool) -> str:
 
     mode = " (quick mode)" if quick else ""
     lines = [
-        f"Medians; seconds inside a fresh process per measurement{mode}.",
+        f"Medians; seconds inside a fresh process per measurement{mode}. Load average"
+        f" (1 min) at the start: {load_start}; over the steps: {load_range}.",
         "",
         "| workload | plain copy | mltrail | MLflow | DVC |",
         "|---|---|---|---|---|",
@@ -358,6 +377,13 @@ def markdown(f: dict[str, Any], checks: dict[str, Any], quick: bool) -> str:
             _fmt(f["mltrail_first_s"]),
             _fmt(f["big_mlflow_first_s"]),
             _fmt(f["big_dvc_first_s"]),
+        ),
+        row(
+            f"{big} file, first log, CPU s (all threads)",
+            _fmt(f["copy_cpu_s"]),
+            _fmt(f["mltrail_first_cpu_s"]),
+            _fmt(f["big_mlflow_first_cpu_s"]),
+            _fmt(f["big_dvc_first_cpu_s"]),
         ),
         row(
             f"{big} file, same again (s)",
@@ -386,6 +412,13 @@ def markdown(f: dict[str, Any], checks: dict[str, Any], quick: bool) -> str:
             _fmt(f["small_mltrail_first_s"]),
             _fmt(f["small_mlflow_first_s"]),
             _fmt(f["small_dvc_first_s"]),
+        ),
+        row(
+            f"{n} x 1 KiB, first log, CPU s",
+            _fmt(f["small_copytree_cpu_s"]),
+            _fmt(f["small_mltrail_first_cpu_s"]),
+            _fmt(f["small_mlflow_first_cpu_s"]),
+            _fmt(f["small_dvc_first_cpu_s"]),
         ),
         row(
             f"{n} x 1 KiB, same again (s)",
@@ -521,6 +554,7 @@ def run(results_dir: Path, *, quick: bool | None = None) -> dict[str, Any]:
     finally:
         shutil.rmtree(STEPS_DIR, ignore_errors=True)
     figures = derive(raw, size)
+    figures["loadavg_1m_start"] = host["loadavg_start"][0]
     checks = verdicts(figures)
     md = markdown(figures, checks, quick)
     report: dict[str, Any] = {

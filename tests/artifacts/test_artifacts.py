@@ -362,3 +362,59 @@ def test_hash_cache_skips_unchanged_files_but_sees_changes(
     run.finish()
     assert v1.version == 1
     assert client.diff_artifacts("d:v0", "d:v1")["modified"] == ["a.bin"]
+
+
+def test_many_files_in_one_artifact_are_stored_once_each(
+    make_run: MakeRun, client: mltrail.Client, tmp_path: Path
+) -> None:
+    """The batch path: nested folders, duplicates, an empty file, a big file, a FIFO."""
+    from mltrail.objects.local import SMALL_MAX
+
+    files = {f"d{i % 7}/sub{i % 3}/f{i:03d}.bin": f"content {i % 40}" for i in range(120)}
+    data = _tree(tmp_path / "data", {**files, "empty": ""})
+    big = os.urandom(SMALL_MAX + 5)
+    (data / "big.bin").write_bytes(big)
+    os.mkfifo(data / "pipe")  # not a file: skipped, never opened
+    run = make_run()
+    v = run.log_artifact(data, name="many", type="dataset")
+    run.finish()
+    assert v.file_count == 122 and v.size == sum(map(len, files.values())) + len(big)
+    assert len(_objects(tmp_path)) == 40 + 1 + 1 + 1  # contents, empty, big, manifest
+    out = client.download_artifact("many", root=tmp_path / "out")
+    for rel, text in files.items():
+        assert (out / rel).read_text() == text
+    assert (out / "big.bin").read_bytes() == big and (out / "empty").read_bytes() == b""
+    assert not (out / "pipe").exists()
+
+
+def test_log_files_manifest_matches_the_files(tmp_path: Path) -> None:
+    from mltrail.artifacts.ops import log_files, read_manifest
+    from mltrail.objects.hashing import hash_file
+    from mltrail.objects.local import LocalObjectStore
+
+    data = _tree(tmp_path / "d", {f"x/{i}.txt": str(i) * i for i in range(30)})
+    (data / "link.txt").symlink_to(data / "x" / "7.txt")  # inside: followed
+    store = LocalObjectStore(tmp_path / "objs")
+    cache = tmp_path / "hashcache.sqlite"
+    digest, size, count = log_files(store, data, hash_cache=cache)
+    entries = read_manifest(store, digest)
+    assert count == len(entries) == 31
+    for e in entries:
+        assert (e.oid, e.size) == hash_file(data / e.path)
+        assert store.path_of(e.oid).read_bytes() == (data / e.path).read_bytes()
+    assert size == sum(e.size for e in entries)
+    assert log_files(store, data, hash_cache=cache) == (digest, size, count)  # cache hits
+
+
+def test_cached_hash_of_a_deleted_object_stores_the_file_again(
+    make_run: MakeRun, client: mltrail.Client, tmp_path: Path
+) -> None:
+    data = _tree(tmp_path / "d", {"a.bin": "a" * 3000, "b.bin": "b" * 3000})
+    run = make_run()
+    v0 = run.log_artifact(data, name="d")
+    (entry, _) = client.manifest("d")
+    obj = tmp_path / "objects" / entry.oid[:2] / entry.oid[2:]
+    obj.unlink()  # as gc would, had nothing referenced it
+    assert run.log_artifact(data, name="d").digest == v0.digest
+    run.finish()
+    assert obj.read_text() == "a" * 3000

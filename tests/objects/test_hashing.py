@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -10,11 +11,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mltrail.errors import InvalidValueError, ValidationError
+from mltrail.objects._io import KERNEL_CHUNK, SourceShrank, kernel_copy_and_hash
 from mltrail.objects.hashing import (
     BLOCK_SIZE,
+    MAP_WINDOW,
     MULTITHREAD_THRESHOLD,
     hash_bytes,
     hash_file,
+    hash_mapped,
     is_valid_oid,
     new_hasher,
     validate_oid,
@@ -54,6 +58,37 @@ def test_multithreaded_hasher_gives_the_same_digest() -> None:
     threaded = new_hasher(size_hint=MULTITHREAD_THRESHOLD)
     threaded.update(data)
     assert threaded.hexdigest() == hash_bytes(data)
+
+
+@pytest.mark.parametrize("offset", [0, MAP_WINDOW])
+@pytest.mark.parametrize("length", [0, 1, MAP_WINDOW, MAP_WINDOW + 3])
+def test_hash_mapped_hashes_the_range(tmp_path: Path, offset: int, length: int) -> None:
+    data = os.urandom(offset + length + 5)
+    path = tmp_path / "f"
+    path.write_bytes(data)
+    hasher = new_hasher()
+    with open(path, "rb") as f:
+        hash_mapped(hasher, f.fileno(), offset, length)
+    assert hasher.hexdigest() == hash_bytes(data[offset : offset + length])
+
+
+def _kernel_copy(src: Path, dst: Path, size: int) -> str:
+    with open(src, "rb") as s, open(dst, "x+b") as d:
+        return kernel_copy_and_hash(s.fileno(), d.fileno(), size)
+
+
+@pytest.mark.parametrize("size", [0, 1, KERNEL_CHUNK, KERNEL_CHUNK + 1, 2 * KERNEL_CHUNK + 777])
+def test_kernel_copy_hashes_what_it_copied(tmp_path: Path, size: int) -> None:
+    data = os.urandom(size)
+    (tmp_path / "src").write_bytes(data)
+    assert _kernel_copy(tmp_path / "src", tmp_path / "dst", size) == hash_bytes(data)
+    assert (tmp_path / "dst").read_bytes() == data
+
+
+def test_kernel_copy_of_a_source_shorter_than_said_fails(tmp_path: Path) -> None:
+    (tmp_path / "src").write_bytes(os.urandom(KERNEL_CHUNK + 10))
+    with pytest.raises(SourceShrank):
+        _kernel_copy(tmp_path / "src", tmp_path / "dst", 2 * KERNEL_CHUNK)
 
 
 @pytest.mark.parametrize(

@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from mltrail.artifacts.hashcache import HashCache
 from mltrail.artifacts.names import validate_name, validate_relpath
@@ -32,30 +33,50 @@ __all__ = [
 MANIFEST_FORMAT = 1
 COMPLETE = ".complete"  # <cache>/<digest>.complete marks a finished download
 DEFAULT_CACHE_MAX = 10 * 2**30
+#: Threads storing an artifact's files.
+WORKERS = 4
+_T = TypeVar("_T")
+_R = TypeVar("_R")
 Progress = Callable[[int], None]
 
 
-def _walk(root: Path) -> Iterator[tuple[str, Path]]:
-    """(relative posix path, file) for every file; symlinks may not leave ``root``."""
+def _walk(root: Path) -> list[tuple[str, str, str]]:
+    """(relative posix path, path, real path) of every file under ``root``, or of ``root``.
+
+    Symlinks to files inside ``root`` are followed; one leading outside is refused;
+    symlinked folders, and anything neither a file nor a folder, are skipped. Folders
+    are listed with ``scandir``, so telling files from folders and symlinks costs no
+    extra system call.
+    """
     if root.is_file():
-        yield validate_relpath(root.name), root
-        return
+        return [(validate_relpath(root.name), str(root), os.path.realpath(root))]
     real_root = root.resolve()
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
-        dirnames.sort()
-        for fname in sorted(filenames) + [d for d in dirnames if Path(dirpath, d).is_symlink()]:
-            full = Path(dirpath, fname)
-            if full.is_symlink():
-                target = full.resolve()
+    files: list[tuple[str, str, str]] = []
+    stack = [(str(root), str(real_root), "")]
+    while stack:
+        folder, real_folder, prefix = stack.pop()
+        with os.scandir(folder) as listing:
+            entries = sorted(listing, key=lambda e: e.name)
+        subfolders = []
+        for entry in entries:
+            rel = prefix + entry.name
+            if entry.is_symlink():
+                target = Path(entry.path).resolve()
                 if not target.is_relative_to(real_root):
                     raise InvalidArtifactPath(
-                        f"{full} is a symlink to {target}, outside the artifact folder",
+                        f"{entry.path} is a symlink to {target}, outside the artifact folder",
                         hint="copy the file in, or log it as a reference artifact",
                     )
-                if not target.is_file():
-                    continue
-            rel = full.relative_to(root).as_posix()
-            yield validate_relpath(rel), full
+                if target.is_file():
+                    files.append((validate_relpath(rel), entry.path, str(target)))
+            elif entry.is_dir(follow_symlinks=False):
+                subfolders.append((entry.path, os.path.join(real_folder, entry.name), rel + "/"))
+            elif entry.is_file(follow_symlinks=False):
+                files.append(
+                    (validate_relpath(rel), entry.path, os.path.join(real_folder, entry.name))
+                )
+        stack.extend(reversed(subfolders))
+    return files
 
 
 def _manifest_bytes(entries: list[ManifestEntry]) -> bytes:
@@ -79,52 +100,91 @@ def log_files(
 
     With ``reference`` the files stay where they are: only their hashes are recorded.
     With ``hash_cache`` (a file), files whose stat is unchanged since they were last
-    stored are not read again.
+    stored, and whose object is still there, are not read again: the cache is read in
+    one batch, and the objects' existence checked in one ``exists_many`` call.
+
+    The rest are stored by a few threads (:data:`WORKERS`): a small file costs mostly
+    system calls (create, write, rename), which release the GIL and overlap.
     """
     root = Path(path)
     if not root.exists():
         raise InvalidValueError(f"{str(root)!r} does not exist", hint="check the path")
-    files = list(_walk(root))
+    files = _walk(root)
     if not files:
         raise InvalidValueError(f"{str(root)!r} holds no files", hint="nothing to log")
 
-    cache = HashCache(hash_cache) if hash_cache is not None else None
-
-    def one(item: tuple[str, Path]) -> ManifestEntry:
-        rel, full = item
-        if cache is not None and not reference:
-            real = full.resolve()
-            st = real.stat()
-            oid = cache.get(real, st)
-            if oid is not None and objects.exists(oid):  # unchanged and stored: no read
+    cache = HashCache(hash_cache) if hash_cache is not None and not reference else None
+    entries: list[ManifestEntry] = []
+    stats: dict[str, os.stat_result] = {}
+    todo = files
+    if cache is not None:
+        stats = {real: os.stat(real) for _, _, real in files}
+        known = cache.get_many(stats)
+        stored = objects.exists_many(set(known.values())) if known else set()
+        todo = []
+        for item in files:
+            oid = known.get(item[2])
+            if oid is not None and oid in stored:  # unchanged and stored: not read
+                size = stats[item[2]].st_size
+                entries.append(ManifestEntry(item[0], oid, size))
                 if progress is not None:
-                    progress(st.st_size)
-                return ManifestEntry(rel, oid, st.st_size)
+                    progress(size)
+            else:
+                todo.append(item)
+
+    def one(item: tuple[str, str, str]) -> ManifestEntry:
+        rel, full, real = item
         if reference:
             from mltrail.objects.hashing import hash_file
 
             oid, size = hash_file(full)
-            entry = ManifestEntry(rel, oid, size, str(full.resolve()))
+            entry = ManifestEntry(rel, oid, size, real)
         else:
             info = objects.put_file(full)
             entry = ManifestEntry(rel, info.oid, info.size)
             if cache is not None:
-                after = real.stat()
-                if HashCache._key(after) == HashCache._key(st):  # not changed while read
+                after = os.stat(real)
+                if HashCache.key(after) == HashCache.key(stats[real]):  # not changed meanwhile
                     cache.put(real, after, info.oid)
         if progress is not None:
             progress(entry.size)
         return entry
 
-    if len(files) > 8:
-        with ThreadPoolExecutor(max_workers=8) as pool:
-            entries = list(pool.map(one, files))
-    else:
-        entries = [one(f) for f in files]
+    entries.extend(_in_threads(one, todo, WORKERS))
     if cache is not None:
         cache.flush()
     digest = objects.put_bytes(_manifest_bytes(entries)).oid
     return digest, sum(e.size for e in entries), len(entries)
+
+
+def _in_threads(fn: Callable[[_T], _R], items: list[_T], workers: int) -> list[_R]:
+    """``[fn(x) for x in items]`` (in no particular order) on up to ``workers`` threads.
+
+    Each thread takes the next item from one shared iterator: no future per item, which
+    costs more than storing a small file. The first error stops the others early and
+    is raised.
+    """
+    workers = min(workers, len(items))
+    if workers <= 1:
+        return [fn(x) for x in items]
+    shared = iter(items)  # next() on a list iterator is atomic under the GIL
+    failed = threading.Event()
+
+    def work() -> list[_R]:
+        done = []
+        for item in shared:
+            if failed.is_set():
+                break
+            try:
+                done.append(fn(item))
+            except BaseException:
+                failed.set()
+                raise
+        return done
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        futures = [pool.submit(work) for _ in range(workers)]
+    return [result for f in futures for result in f.result()]
 
 
 def read_manifest(objects: ObjectStore, digest: str) -> list[ManifestEntry]:

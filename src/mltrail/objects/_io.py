@@ -1,17 +1,38 @@
-"""Streams shared by the backends: verifying readers, hashing writers, atomic files."""
+"""Streams shared by the backends: verifying readers, hashing writers, atomic files,
+and the kernel copy that hashes what it wrote."""
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import io
+import itertools
 import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, BinaryIO, Protocol
 
 from mltrail.errors import ObjectCorrupted
-from mltrail.objects.hashing import BLOCK_SIZE, Hasher, new_hasher
+from mltrail.objects.hashing import (
+    BLOCK_SIZE,
+    MAP_WINDOW,
+    Hasher,
+    ProgressCallback,
+    hash_mapped,
+    new_hasher,
+)
+
+#: Bytes per kernel copy call; one chunk is hashed while the next one is copied.
+KERNEL_CHUNK = MAP_WINDOW
+#: errnos meaning "the kernel cannot copy between these two files": use the next way.
+_NO_KERNEL_COPY = frozenset(
+    {errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EBADF}
+    | {errno.EPERM, errno.ETXTBSY}
+)
+#: Unique temp names without a syscall: a per-process random tag and a counter (the
+#: pid is part of the name, so a forked child never repeats its parent's names).
+_TEMP_TAG = os.urandom(4).hex()
+_temp_counter = itertools.count()
 
 
 class Readable(Protocol):
@@ -140,9 +161,116 @@ class CheckedSource:
         return False
 
 
+def temp_name(name: str) -> str:
+    """A unique hidden temp file name for ``name`` (``.name.<pid>-<tag><n>.tmp``).
+
+    Unique within this machine's processes; ``O_EXCL`` catches anything else.
+    """
+    return f".{name}.{os.getpid():x}-{_TEMP_TAG}{next(_temp_counter):x}.tmp"
+
+
 def temp_path(dest: Path) -> Path:
     """A unique hidden temp name beside ``dest`` (same filesystem: the rename is atomic)."""
-    return dest.with_name(f".{dest.name}.{uuid.uuid4().hex[:12]}.tmp")
+    return dest.with_name(temp_name(dest.name))
+
+
+class KernelCopyUnsupported(Exception):
+    """Neither ``copy_file_range`` nor ``sendfile`` works between these files; nothing
+    was copied, both file offsets are unchanged."""
+
+
+class SourceShrank(Exception):
+    """The source ended before the expected size: it changed while it was copied."""
+
+
+def kernel_copy_and_hash(
+    src: int, dst: int, size: int, *, progress: ProgressCallback | None = None
+) -> str:
+    """Copy ``size`` bytes from ``src`` to the empty file ``dst`` in the kernel; return the
+    BLAKE3 hex digest of the bytes written to ``dst``.
+
+    The copy is ``copy_file_range`` (else ``sendfile``): the bytes never pass through
+    Python, and the source is read once. What is hashed is ``dst``, chunk by chunk, from
+    the page cache the copy has just filled (:func:`~mltrail.objects.hashing.hash_mapped`,
+    no second read from disk), in a second thread while the next chunk is copied. So
+    the digest is the stored content's, even if the source changes meanwhile.
+
+    ``src`` and ``dst`` are file descriptors at offset 0; ``dst`` must be open for
+    reading and writing, and written by nobody else. Raises
+    :class:`KernelCopyUnsupported` (nothing copied) or :class:`SourceShrank`.
+    """
+    hasher = new_hasher(size, threads=False)  # the copy keeps the other core busy
+    copy = _copier()
+    if size <= KERNEL_CHUNK:  # one chunk: nothing to overlap
+        _copy_exactly(copy, src, dst, size)
+        hash_mapped(hasher, dst, 0, size)
+        if progress is not None:
+            progress(size)
+        return hasher.hexdigest()
+    from concurrent.futures import Future, ThreadPoolExecutor
+
+    done = 0
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="mltrail-hash") as pool:
+        pending: Future[None] | None = None
+        try:
+            while done < size:
+                n = min(KERNEL_CHUNK, size - done)
+                _copy_exactly(copy, src, dst, n)
+                if pending is not None:
+                    pending.result()
+                pending = pool.submit(hash_mapped, hasher, dst, done, n)
+                done += n
+                if progress is not None:
+                    progress(n)
+            if pending is not None:
+                pending.result()
+        finally:
+            if pending is not None:
+                with contextlib.suppress(BaseException):  # re-raised above, or superseded
+                    pending.result()  # never leave the hasher mapping a file being closed
+    return hasher.hexdigest()
+
+
+class _Copy(Protocol):
+    def __call__(self, src: int, dst: int, count: int, /) -> int: ...
+
+
+def _copier() -> _Copy:
+    """The first kernel copy that works between ``src`` and ``dst``, chosen on the first
+    call (``copy_file_range`` needs one filesystem on many kernels; ``sendfile`` not)."""
+    ways: list[_Copy] = []
+    if hasattr(os, "copy_file_range"):
+        ways.append(os.copy_file_range)
+    if hasattr(os, "sendfile"):
+        ways.append(lambda s, d, n: os.sendfile(d, s, None, n))
+    state: dict[str, _Copy] = {}
+
+    def copy(s: int, d: int, count: int) -> int:
+        chosen = state.get("way")
+        if chosen is not None:
+            return chosen(s, d, count)
+        for way in ways:
+            try:
+                n = way(s, d, count)
+            except OSError as exc:
+                if exc.errno in _NO_KERNEL_COPY:
+                    continue  # nothing copied: try the next way
+                raise
+            if n == 0:  # some filesystems answer "nothing" instead of an error
+                continue
+            state["way"] = way
+            return n
+        raise KernelCopyUnsupported(f"no kernel copy between fds {s} and {d}")
+
+    return copy
+
+
+def _copy_exactly(copy: _Copy, src: int, dst: int, count: int) -> None:
+    while count > 0:
+        n = copy(src, dst, count)
+        if n == 0:
+            raise SourceShrank(f"source ended {count} bytes early")
+        count -= n
 
 
 def create_exclusive(path: Path, mode: int = 0o666) -> IO[bytes]:

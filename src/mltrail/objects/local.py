@@ -5,6 +5,26 @@
 >>> oid = store.put_bytes(b"hello").oid
 >>> store.path_of(oid).relative_to(store.root).as_posix()[:10]
 'ea/8f163db'
+
+How a write goes:
+
+- content below :data:`SMALL_MAX` (``put_bytes``, small files) is read into memory and
+  hashed; if the object is already stored nothing is written, else it goes to a
+  hidden temp file beside its final name and is renamed into place;
+- bigger files are copied by the kernel into a temp file under ``.tmp/`` while a
+  second thread hashes the copied bytes (:func:`~mltrail.objects._io.kernel_copy_and_hash`),
+  then renamed into place unless the object is already there (first write wins).
+
+A partial object is never visible under an object name, and a killed writer leaves at
+most a hidden ``*.tmp`` file, which no read or listing takes for an object.
+
+Durability: nothing is fsynced. An object is complete in the page cache when it gets
+its name, which survives the writing process dying at any point, but not the machine
+losing power before the kernel writes it back (about 30 s later by default): such an
+object can then be missing, empty or short. Reads verify hashes, so that surfaces as
+``ObjectCorrupted`` or ``ObjectNotFound``, never as wrong bytes; storing the same
+content again repairs it (a wrong-sized object is not taken for stored). This is what
+a plain file copy, DVC's cache and MLflow's local artifact store give as well.
 """
 
 from __future__ import annotations
@@ -19,13 +39,19 @@ from typing import TYPE_CHECKING, BinaryIO
 
 from mltrail.errors import ObjectNotFound, ObjectStoreError
 from mltrail.objects import ObjectInfo, StoredObject
-from mltrail.objects._io import atomic_write, create_exclusive, open_verified, temp_path
+from mltrail.objects._io import (
+    KernelCopyUnsupported,
+    SourceShrank,
+    atomic_write,
+    kernel_copy_and_hash,
+    open_verified,
+    temp_name,
+)
 from mltrail.objects.hashing import (
     OID_LENGTH,
     ProgressCallback,
     copy_and_hash,
     hash_bytes,
-    new_hasher,
     validate_oid,
 )
 
@@ -36,9 +62,14 @@ __all__ = ["LocalObjectStore"]
 
 #: Objects are immutable; making them read-only also protects hardlinked checkouts.
 OBJECT_MODE = 0o444
+#: Files smaller than this are read whole, hashed, then written only if new.
+SMALL_MAX = 1 << 20
 _TMP_DIR = ".tmp"
-_KERNEL_COPY_MIN = 16 * 2**20
 _HEX = frozenset("0123456789abcdef")
+_O_BINARY = getattr(os, "O_BINARY", 0)
+_O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+_CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_BINARY | _O_CLOEXEC
+_CREATE_RW = os.O_RDWR | os.O_CREAT | os.O_EXCL | _O_BINARY | _O_CLOEXEC
 
 
 @contextlib.contextmanager
@@ -58,6 +89,8 @@ class LocalObjectStore:
 
     def __init__(self, root: str | os.PathLike[str]) -> None:
         self.root = Path(root).absolute()
+        self._root = str(self.root)
+        self._dirs: set[str] = set()  # fan-out and temp dirs known to exist
         with _os_errors(f"create {self.root}"):
             self.root.mkdir(parents=True, exist_ok=True)
 
@@ -87,82 +120,93 @@ class LocalObjectStore:
     ) -> ObjectInfo:
         """Copy the file in, hashing while copying (the source is read once).
 
-        Files of 16 MiB and more are copied by the kernel (``copy_file_range``) while a
-        second thread hashes the source: the copy never passes through Python, the hash
-        reads from the page cache the copy fills, and both release the GIL.
+        A small file is read whole and hashed, and written only if the object is new.
+        A bigger one is copied by the kernel (``copy_file_range``, else ``sendfile``)
+        while a second thread hashes the copy, chunk by chunk, from the page cache the
+        copy fills: the bytes never pass through Python, both threads release the GIL,
+        and the object id is the hash of exactly what was stored. A file that changes
+        while it is stored raises ``ObjectStoreError`` and stores nothing.
         """
-        try:
-            size = os.stat(path).st_size
-        except OSError:
-            size = 0
-        if size >= _KERNEL_COPY_MIN and progress is None:
-            return self._put_large(path)
-        tmp_dir = self.root / _TMP_DIR
         with _os_errors(f"store {os.fspath(path)!r}"):
-            tmp_dir.mkdir(exist_ok=True)
-            tmp = temp_path(tmp_dir / "put")
+            fd = os.open(path, os.O_RDONLY | _O_BINARY | _O_CLOEXEC)
             try:
-                with open(path, "rb", buffering=0) as src, create_exclusive(tmp) as dst:
-                    size_hint = os.fstat(src.fileno()).st_size
-                    oid, size = copy_and_hash(src, dst, size_hint=size_hint, progress=progress)
-                self._install(tmp, oid, size)
+                before = os.fstat(fd)
+                if not stat.S_ISREG(before.st_mode):  # a pipe, a device: just stream it
+                    with open(fd, "rb", buffering=0, closefd=False) as src:
+                        return self._put_stream(src, None, progress)
+                if before.st_size < SMALL_MAX:
+                    data = _read_to_end(fd, before.st_size)
+                    info = self.put_bytes(data)
+                else:
+                    info = self._put_large(fd, before, path, progress)
+                    progress = None  # reported chunk by chunk
             finally:
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(tmp)
+                os.close(fd)
+        if progress is not None:
+            progress(info.size)
+        return info
+
+    def _put_large(
+        self,
+        fd: int,
+        before: os.stat_result,
+        path: str | os.PathLike[str],
+        progress: ProgressCallback | None,
+    ) -> ObjectInfo:
+        tmp = self._new_temp()
+        size = before.st_size
+        try:
+            out = os.open(tmp, _CREATE_RW, 0o666)  # readable too: it is hashed in place
+            try:
+                try:
+                    oid = kernel_copy_and_hash(fd, out, size, progress=progress)
+                except KernelCopyUnsupported:  # nothing copied: stream it through Python
+                    with (
+                        open(fd, "rb", buffering=0, closefd=False) as src,
+                        open(out, "wb", buffering=0, closefd=False) as dst,
+                    ):
+                        oid, size = copy_and_hash(src, dst, size_hint=size, progress=progress)
+                except SourceShrank:
+                    oid = ""
+                after = os.fstat(fd)
+            finally:
+                os.close(out)
+            if not oid or _changed(before, after) or size != after.st_size:
+                raise ObjectStoreError(
+                    f"{os.fspath(path)!r} changed while it was being stored; try again"
+                )
+            self._install(tmp, oid, size)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
         return ObjectInfo(oid, size)
 
-    def _put_large(self, path: str | os.PathLike[str]) -> ObjectInfo:
-        import shutil
-        from concurrent.futures import ThreadPoolExecutor
-
-        tmp_dir = self.root / _TMP_DIR
-        with _os_errors(f"store {os.fspath(path)!r}"):
-            tmp_dir.mkdir(exist_ok=True)
-            tmp = temp_path(tmp_dir / "put")
-            try:
-                before = os.stat(path)
-
-                def digest() -> str:  # one reused buffer: memory stays flat
-                    hasher = new_hasher(before.st_size)
-                    buf = bytearray(8 * 2**20)
-                    view = memoryview(buf)
-                    with open(path, "rb", buffering=0) as src:
-                        while n := src.readinto(buf):
-                            hasher.update(view[:n])
-                    return str(hasher.hexdigest())
-
-                with ThreadPoolExecutor(max_workers=1) as pool:
-                    hashed = pool.submit(digest)
-                    shutil.copyfile(path, tmp)  # copy_file_range/sendfile: in the kernel
-                    oid = hashed.result()
-                after = os.stat(path)
-                if (before.st_size, before.st_mtime_ns) != (after.st_size, after.st_mtime_ns):
-                    raise ObjectStoreError(
-                        f"{os.fspath(path)!r} changed while it was being stored; try again"
-                    )
-                self._install(tmp, oid, before.st_size)
-            finally:
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(tmp)
-        return ObjectInfo(oid, before.st_size)
+    def _put_stream(
+        self, src: BinaryIO, size_hint: int | None, progress: ProgressCallback | None
+    ) -> ObjectInfo:
+        tmp = self._new_temp()
+        try:
+            with open(tmp, "xb", buffering=0) as dst:
+                oid, size = copy_and_hash(src, dst, size_hint=size_hint, progress=progress)
+            self._install(tmp, oid, size)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+        return ObjectInfo(oid, size)
 
     def put_bytes(self, data: Buffer) -> ObjectInfo:
         """Store ``data``; a no-op (apart from refreshing its mtime) if already stored."""
         view = memoryview(data).cast("B")
         oid, size = hash_bytes(view), view.nbytes
-        dest = self.path_of(oid)
-        if self._present(dest, size):
-            return ObjectInfo(oid, size)
+        prefix, rest = oid[:2], oid[2:]
         with _os_errors(f"write object {oid}"):
-            dest.parent.mkdir(exist_ok=True)
-            tmp = temp_path(dest)
+            if self._present(os.path.join(self._root, prefix, rest), size):
+                return ObjectInfo(oid, size)
             try:
-                with create_exclusive(tmp) as dst:
-                    dst.write(view)
-                self._install(tmp, oid, size)
-            finally:
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(tmp)
+                self._write_new(self._dir(prefix), rest, view)
+            except FileNotFoundError:  # the folder was removed behind our back
+                self._dirs.discard(prefix)
+                self._write_new(self._dir(prefix), rest, view)
         return ObjectInfo(oid, size)
 
     def open(self, oid: str) -> BinaryIO:
@@ -232,14 +276,31 @@ class LocalObjectStore:
 
     # -- internals ------------------------------------------------------------------
 
-    def _present(self, dest: Path, size: int) -> bool:
+    def _dir(self, name: str) -> str:
+        """``root/name``, created on first use (once per store object, not per write)."""
+        path = os.path.join(self._root, name)
+        if name not in self._dirs:
+            with _os_errors(f"create {path}"):
+                os.makedirs(path, exist_ok=True)
+            self._dirs.add(name)
+        return path
+
+    def _new_temp(self) -> str:
+        """A fresh temp file name under ``.tmp/`` (content whose id is not known yet)."""
+        folder = self._dir(_TMP_DIR)
+        if not os.path.isdir(folder):  # removed behind our back (one stat per big file)
+            self._dirs.discard(_TMP_DIR)
+            folder = self._dir(_TMP_DIR)
+        return os.path.join(folder, temp_name("put"))
+
+    def _present(self, dest: str, size: int) -> bool:
         """True if a complete-looking object is at ``dest``; refresh its mtime for gc.
 
         Touching matters: gc spares recent objects, so an old unreferenced object that a
         writer is about to reference again must look new.
         """
         try:
-            if dest.stat().st_size != size:  # truncated by a crash: let the new write repair it
+            if os.stat(dest).st_size != size:  # truncated by a crash: the new write repairs it
                 return False
         except FileNotFoundError:
             return False
@@ -248,13 +309,37 @@ class LocalObjectStore:
             os.utime(dest, (now, now))
         return True
 
-    def _install(self, tmp: Path, oid: str, size: int) -> None:
-        dest = self.path_of(oid)
-        if self._present(dest, size):
-            return  # first write wins
+    def _write_new(self, folder: str, name: str, data: memoryview) -> None:
+        """Write ``folder/name`` through a temp file beside it, read-only."""
+        tmp = os.path.join(folder, temp_name(name))
+        fd = os.open(tmp, _CREATE, 0o666)
+        try:
+            try:
+                written = 0
+                while written < data.nbytes:
+                    written += os.write(fd, data[written:])
+                _make_read_only(fd, tmp)
+            finally:
+                os.close(fd)
+            # No second existence check: a concurrent writer's object holds the same
+            # bytes, so replacing it changes nothing.
+            os.replace(tmp, os.path.join(folder, name))
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+
+    def _install(self, tmp: str, oid: str, size: int) -> None:
+        """Rename the complete, hashed temp file ``tmp`` into place (first write wins)."""
+        prefix, rest = oid[:2], oid[2:]
+        if self._present(os.path.join(self._root, prefix, rest), size):
+            return
         os.chmod(tmp, OBJECT_MODE)
-        dest.parent.mkdir(exist_ok=True)
-        os.replace(tmp, dest)
+        try:
+            os.replace(tmp, os.path.join(self._dir(prefix), rest))
+        except FileNotFoundError:  # the fan-out folder was removed behind our back
+            self._dirs.discard(prefix)
+            os.replace(tmp, os.path.join(self._dir(prefix), rest))
 
     def _not_found(self, oid: str) -> ObjectNotFound:
         return ObjectNotFound(f"object {oid} not found in {self.uri}")
@@ -262,3 +347,26 @@ class LocalObjectStore:
 
 def _is_hex(name: str, length: int) -> bool:
     return len(name) == length and _HEX.issuperset(name)
+
+
+def _make_read_only(fd: int, path: str) -> None:
+    if hasattr(os, "fchmod"):  # one syscall less than by path (POSIX; Windows from 3.13)
+        os.fchmod(fd, OBJECT_MODE)
+    else:
+        os.chmod(path, OBJECT_MODE)
+
+
+def _changed(before: os.stat_result, after: os.stat_result) -> bool:
+    return (before.st_size, before.st_mtime_ns) != (after.st_size, after.st_mtime_ns)
+
+
+def _read_to_end(fd: int, size: int) -> bytes:
+    """Everything left in ``fd``: one ``read`` for a file of ``size`` bytes that did not
+    change (asking for a byte more than ``size`` sees a grown file at once)."""
+    data = os.read(fd, size + 1)
+    if len(data) == size:
+        return data
+    parts = [data]
+    while chunk := os.read(fd, 1 << 16):
+        parts.append(chunk)
+    return b"".join(parts)
