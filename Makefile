@@ -29,11 +29,14 @@ dev-venv: $(VENV)/.dev-installed
 demo: $(VENV)/.demo-installed
 	cd examples && ../$(BIN)/python train_digits.py
 	cd examples && ../$(BIN)/mltrail runs ls --project digits
+	cd examples && ../$(BIN)/mltrail models ls
 	@echo
 	@echo "Look further (from examples/):"
 	@echo "  ../$(BIN)/mltrail runs show <RUN_ID>        # params, summary, metrics of one run"
 	@echo "  ../$(BIN)/mltrail runs diff <RUN_A> <RUN_B> # what differs between two runs"
 	@echo "  ../$(BIN)/mltrail runs ls --json           # machine-readable"
+	@echo "  ../$(BIN)/mltrail models history digits-mlp # the registry's audit trail"
+	@echo "  ../$(BIN)/mltrail models card digits-mlp@production"
 
 lint: $(VENV)/.dev-installed
 	$(BIN)/ruff check src tests bench examples

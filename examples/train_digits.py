@@ -1,10 +1,15 @@
 """Train a small NumPy MLP on scikit-learn's digits and track it with mltrail.
 
 Run from this folder: ``python train_digits.py``; then ``mltrail runs ls``.
-Logs into the embedded store ``./.mltrail/`` (no server, no configuration).
+Logs into the embedded store ``./.mltrail/`` (no server, no configuration). Each run
+logs its weights as a model artifact; the best one that clears a quality gate is
+registered in the model registry and promoted to production.
 """
 
 from __future__ import annotations
+
+import tempfile
+from pathlib import Path
 
 import numpy as np
 from sklearn.datasets import load_digits
@@ -19,7 +24,10 @@ def softmax(z: np.ndarray) -> np.ndarray:
     return e / e.sum(axis=1, keepdims=True)
 
 
-def train(lr: float, hidden: int, epochs: int, batch_size: int, seed: int) -> None:
+Result = tuple[float, "mltrail.entities.ArtifactVersion", np.ndarray]
+
+
+def train(lr: float, hidden: int, epochs: int, batch_size: int, seed: int) -> Result:
     config = {
         "model": {"type": "mlp", "hidden": hidden, "activation": "relu"},
         "optimizer": {"name": "sgd", "lr": lr},
@@ -79,9 +87,32 @@ def train(lr: float, hidden: int, epochs: int, batch_size: int, seed: int) -> No
                 step=step,
             )  # fmt: skip
         run.summary["best_val_acc"] = best
+        with tempfile.TemporaryDirectory() as folder:
+            np.savez(Path(folder) / "weights.npz", w1=w1, b1=b1, w2=w2, b2=b2)
+            model = run.log_artifact(
+                folder, name="digits-mlp", type="model",
+                metadata={"framework": "numpy", "framework_version": np.__version__},
+            )  # fmt: skip
         print(f"run {run.id} ({run.name}): lr={lr} best val acc {best:.3f}")
+    return best, model, x_va[:5]
+
+
+def register_best(results: list[Result]) -> None:
+    """Register the best run's model if it clears the gate, and put it in production."""
+    client = mltrail.Client()
+    _, model, example = max(results, key=lambda r: r[0])
+    version = client.register_model(
+        model, "digits-mlp", when="max(metrics.val/acc) >= 0.9", input_example=example,
+        metadata={"training_dataset": "sklearn load_digits, 80/20 split, seed 0"},
+    )  # fmt: skip
+    if version is None:
+        print("no run cleared the gate: nothing registered")
+        return
+    client.promote(version, "staging")
+    client.promote(version, "production", reason="best validation accuracy")
+    print(f"registered digits-mlp@{version.version} ({version.label}) -> production")
 
 
 if __name__ == "__main__":
-    for lr in (0.05, 0.3):
-        train(lr=lr, hidden=64, epochs=15, batch_size=32, seed=0)
+    results = [train(lr=lr, hidden=64, epochs=15, batch_size=32, seed=0) for lr in (0.05, 0.3)]
+    register_best(results)
