@@ -4,6 +4,9 @@
     .venv/bin/python bench/bench_search.py --quick    # 10,000 runs: search-quick.json
     MLTRAIL_BENCH_QUICK=1 make bench BENCH_ARGS="--only search"
 
+(``bench/run.py --quick --only search`` runs the full size: run.py's ``--quick`` does not
+reach the benchmarks it finds in bench_*.py; MLTRAIL_BENCH_QUICK does.)
+
 Issue #6's targets, per backend: the first page (50) of the issue's query in <= 100 ms,
 ``count_runs`` of it in <= 300 ms, and creating the 100,000 runs through the public API
 in <= 60 s.
@@ -34,7 +37,11 @@ Queries run in a fresh process through ``mltrail.Client``: the first call and th
 of 5 more, for the first page and the count (and page 2 through ``next_cursor``, and
 page 101), on the data as loaded and again after
 ``ANALYZE``. Each statement the store runs is timed and its plan stored (``EXPLAIN QUERY
-PLAN`` / ``EXPLAIN (ANALYZE, BUFFERS)``).
+PLAN`` / ``EXPLAIN (ANALYZE, BUFFERS)``). A statement's ``ms`` is its DBAPI ``execute``
+call: SQLite computes most rows while they are fetched, after it, so there the call's
+total (``median_ms``) is the figure to read. Nothing is ANALYZEd by mltrail itself: the
+plans do not depend on statistics (``tests/store/test_search.py`` checks both ways);
+PostgreSQL's autovacuum analyzes on its own schedule (``pg_last_analyze`` says when).
 
 MLflow (its venv, SQLite backend) gets the same runs, 10,000 of them: the first 300
 (200 with --quick) made through ``MlflowClient.create_run + log_batch + set_terminated``

@@ -6,6 +6,7 @@ import math
 import threading
 from collections.abc import Callable
 from fractions import Fraction
+from typing import Any
 
 import numpy as np
 import pytest
@@ -308,3 +309,50 @@ def test_million_points_downsampled_keep_spikes(make_run: MakeRun, client: mltra
     values = [p.value for p in small]
     assert max(values) == 100.0 and min(values) == -5.0
     assert small[0].step == 0 and small[-1].step == n - 1
+
+
+def test_init_config_is_what_the_store_reads_back(
+    make_run: MakeRun, client: mltrail.Client
+) -> None:
+    """init does not re-read a new run: its config must equal the stored one anyway."""
+    config = {"b": (1, 2), "a": {"x": np.float32(0.5), "y": None}, "s": "0.1",
+              "big": 10**20, "inf": math.inf, "f": Fraction(1, 3), "t": True}  # fmt: skip
+    run = make_run(config=config, tags={"team": "cv"})
+    stored = client.get_run(run.id)
+    assert dict(run.config) == stored.config
+    assert list(run.config) == list(stored.config)  # sorted the same way
+    assert run.tags == stored.tags and run.name == stored.name
+    run.finish()
+
+
+def test_a_run_costs_four_transactions(store_uri: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """init (create, params), one metrics batch, the final status: 4 write transactions.
+
+    The finish record is applied directly, not replayed from the spool. (Without system
+    metrics: their monitor adds its energy summary at finish.)
+    """
+    monkeypatch.setenv("MLTRAIL_SYSTEM_INTERVAL", "0")
+    from sqlalchemy import event
+
+    from mltrail.config import local_dir, resolve_uri
+    from mltrail.store import open_store
+
+    store: Any = open_store(store_uri)
+    mltrail.init(project="p", uri=store_uri, config={"a": 1}).finish()  # warm up
+    commits: list[int] = []
+
+    def count(conn: Any) -> None:
+        commits.append(1)
+
+    event.listen(store.engine, "commit", count)
+    try:
+        run = mltrail.init(project="p", uri=store_uri, config={"a": 1}, tags={"t": "x"})
+        run.log({"m": 1.0, "n": 2.0})
+        run.finish("failed", exit_code=3, reason="boom")
+    finally:
+        event.remove(store.engine, "commit", count)
+    assert len(commits) == 4
+    r = mltrail.Client(store_uri).get_run(run.id)
+    assert (r.status, r.exit_code, r.exit_reason) == ("failed", 3, "boom")
+    assert r.metrics["n"].last == 2.0
+    assert not list((local_dir(resolve_uri(store_uri)) / "spool").glob("*.spool"))

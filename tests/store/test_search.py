@@ -109,6 +109,7 @@ def ids(store: SqlStore, query: str, **kw: Any) -> list[str]:
 )
 def test_queries(store: SqlStore, query: str, expected: list[str]) -> None:
     assert ids(store, query) == expected
+    assert store.count_runs("p", query) == len(expected)
 
 
 def test_order_by_missing_last_and_pagination(store: SqlStore, store_uri: str) -> None:
@@ -203,3 +204,110 @@ def test_search_as_a_data_frame(store: SqlStore, store_uri: str) -> None:
     )
     assert list(frame["id"]) == ["r1", "r3"]
     assert frame.loc[0, "params.optimizer"] == "adam" and frame.loc[0, "metrics.val_acc"] == 0.95
+
+
+def _more_runs(store: SqlStore) -> None:
+    """Ties, infinities, a NaN-only series and a run without the metric."""
+    _run(store, "r5", name="tie", created=1.81e9, tags={"team": "cv"},
+         metrics={"val_acc": [0.5, 0.95], "loss": [0.2]})  # fmt: skip
+    _run(store, "r6", name="inf", created=1.82e9, metrics={"val_acc": [math.inf]})
+    _run(store, "r7", name="ninf", created=1.83e9, metrics={"val_acc": [2.0, -math.inf]})
+    _run(store, "r8", name="nan", created=1.84e9, metrics={"val_acc": [math.nan]})
+    _run(store, "r9", name="other", created=1.85e9, metrics={"loss": [0.1]})
+
+
+def _reference(store: SqlStore, query: str, order: list[str], limit: int, offset: int) -> list[str]:
+    """The page as compile_where + compile_order give it: no join, a lookup per run."""
+    from sqlalchemy import select
+
+    from mltrail.store.sql import schema as s
+    from mltrail.store.sql.search import compile_order, compile_where
+
+    q = select(s.runs.c.id).order_by(*compile_order(order, store.dialect))
+    where = compile_where(query, store.dialect)
+    if where is not None:
+        q = q.where(where)
+    with store.engine.connect() as conn:
+        return [r.id for r in conn.execute(q.limit(limit).offset(offset))]
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "metrics.val_acc > 0.8",
+        "metrics.val_acc >= 0.9 and tags.team = 'cv'",
+        "metrics.val_acc != 0.9",
+        "metrics.val_acc < 100 and metrics.val_acc > -100",
+        "max(metrics.val_acc) > 0.5",
+        "metrics.val_acc > 0.8 and not metrics.val_acc > 0.95",
+        "metrics.val_acc > 0.8 and not max(metrics.val_acc) > 0.95",
+        "metrics.val_acc > 0.8 or params.lr > 0",
+        "count(metrics.val_acc) >= 1 and metrics.loss < 1",
+        "metrics.val_acc in (0.95, 0.9)",
+        "metrics.val_acc is not null and status != 'crashed'",
+    ],
+)
+@pytest.mark.parametrize(
+    "order",
+    [
+        ["metrics.val_acc desc"],
+        ["metrics.val_acc"],
+        ["max(metrics.val_acc) desc", "name"],
+        ["metrics.val_acc desc", "max(metrics.val_acc)"],
+        ["count(metrics.val_acc)", "metrics.val_acc desc"],
+        ["name desc"],
+    ],
+)
+def test_sorted_search_gives_the_plain_answer(
+    store: SqlStore, query: str, order: list[str]
+) -> None:
+    """A metric sort key joined to runs (compile_search) changes no page, nor its order."""
+    _more_runs(store)
+    everything = _reference(store, query, order, 100, 0)
+    for limit, offset in ((100, 0), (3, 0), (3, 2), (2, 5)):
+        got = [r.id for r in store.search_runs("p", query, order_by=order, limit=limit,
+                                               offset=offset)]  # fmt: skip
+        assert got == everything[offset : offset + limit], (limit, offset)
+    assert store.count_runs("p", query) == len(everything)
+
+
+def _page_statement(store: SqlStore, query: str, order: list[str]) -> tuple[str, Any]:
+    from sqlalchemy import event
+
+    seen: list[tuple[str, Any]] = []
+
+    def record(conn: Any, cursor: Any, stmt: str, params: Any, ctx: Any, many: bool) -> None:
+        seen.append((stmt, params))
+
+    event.listen(store.engine, "before_cursor_execute", record)
+    try:
+        store.search_runs("p", query, order_by=order, limit=50)
+    finally:
+        event.remove(store.engine, "before_cursor_execute", record)
+    return next((st, p) for st, p in seen if "ORDER BY" in st)
+
+
+@pytest.mark.parametrize("analyzed", [False, True])
+def test_sorted_search_reads_the_metric_index_in_order(store: SqlStore, analyzed: bool) -> None:
+    """The issue's page: runs come off ix_metric_summary_key_last_run in sort order, so
+    the scan stops after a page; with table statistics (ANALYZE) too."""
+    query = (
+        "metrics.val_acc > 0.9 and (params.optimizer = 'adam' or params.optimizer in "
+        "('sgd','rmsprop')) and tags.team = 'cv' and status != 'crashed' and name like 'r%'"
+    )
+    if analyzed:
+        with store.engine.begin() as conn:
+            conn.exec_driver_sql("ANALYZE")
+    stmt, params = _page_statement(store, query, ["metrics.val_acc desc"])
+    with store.engine.connect() as conn:
+        if store.dialect == "sqlite":
+            rows = conn.exec_driver_sql("EXPLAIN QUERY PLAN " + stmt, params).all()
+            plan = " | ".join(str(r[-1]) for r in rows)
+            assert "INDEX ix_metric_summary_key_last_run (key=? AND last_value>?)" in plan, plan
+            assert "TEMP B-TREE FOR ORDER BY" not in plan, plan  # only "FOR RIGHT PART OF"
+        else:
+            conn.exec_driver_sql("SET enable_seqscan = off")  # tiny tables: what it *can* do
+            conn.exec_driver_sql("SET enable_sort = off")
+            rows = conn.exec_driver_sql("EXPLAIN " + stmt, params).all()
+            plan = " | ".join(str(r[0]) for r in rows)
+            assert "Backward using ix_metric_summary_key_last_run" in plan, plan

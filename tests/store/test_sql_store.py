@@ -63,6 +63,40 @@ def test_create_and_get_run(store: SqlStore) -> None:
     assert [p.name for p, _ in store.list_projects()] == ["p"]
 
 
+def test_create_run_returns_what_get_run_reads(store: SqlStore) -> None:
+    """create_run builds its record instead of reading it back: the two must agree."""
+    meta = {"git": {"dirty": False}, "odd": {1, 2}, "n": 1.5}  # a set is stored as str
+    rec = store.create_run(
+        run_id="r1", project="p", name="named", user="u", group="g", job_type="train",
+        parent_id=None, notes="n", tags={"b": "2", "a": "1"}, metadata=meta,
+        started_at=time.time(),
+    )  # fmt: skip
+    assert rec == store.get_run("r1")
+    _new_run(store, "r2", parent_id="r1", started_at=time.time() - 10**6)  # long dead
+    rec = store.get_run("r2")
+    assert rec.status == "crashed" and rec.name  # generated from the run's number
+    _new_run(store, "r3", project="new")  # a new project, made in the same transaction
+    assert store.get_run("r3").project == "new"
+
+
+def test_runs_are_numbered_per_project(store: SqlStore) -> None:
+    for i in range(3):
+        _new_run(store, f"a{i}", project="a")
+    _new_run(store, "b0", project="b")
+    with store.engine.connect() as conn:
+        seqs = dict(conn.execute(select(s.runs.c.id, s.runs.c.seq)).all())
+    assert seqs == {"a0": 1, "a1": 2, "a2": 3, "b0": 1}
+
+
+def test_log_params_to_a_missing_run(store: SqlStore) -> None:
+    with pytest.raises(RunNotFound):
+        store.log_params("ghost", {"lr": 0.1})
+    _new_run(store)
+    store.log_params("r1", {"lr": 0.1})
+    store.log_params("r1", {"lr": 0.1})  # unchanged: nothing written, no error
+    assert store.get_run("r1").config == {"lr": 0.1}
+
+
 def test_duplicate_run_id_is_a_clear_error(store: SqlStore) -> None:
     _new_run(store)
     with pytest.raises(RunAlreadyExists, match="already exists"):

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import atexit
 import getpass
+import json
 import os
 import signal
 import sys
 import threading
 import time
 from collections.abc import Mapping
+from dataclasses import replace
 from traceback import format_exception
 from types import FrameType, TracebackType
 from typing import Any, NoReturn
@@ -36,6 +38,7 @@ from mltrail.errors import (
 )
 from mltrail.ids import is_valid_run_id, new_run_id
 from mltrail.store import open_store
+from mltrail.store.encoding import encode_param
 
 __all__ = ["active_run", "finish", "init", "log", "seed_everything"]
 
@@ -182,11 +185,16 @@ def init(
         )
         if clean_config:
             store.log_params(record.id, clean_config, allow_change=allow_val_change)
-            record = store.get_run(record.id)
+            record = replace(record, config=_as_stored(clean_config))  # not re-read
         start_step = 0
     spool = SpoolWriter(spool_dir, record.id, resolved)
     run = Run(store, record, spool=spool, settings=cfg, start_step=start_step)
     return _activate(run, capture_console)
+
+
+def _as_stored(config: Mapping[str, Any]) -> dict[str, Any]:
+    """The params of a new run as the store reads them back (JSON round trip, sorted)."""
+    return {k: json.loads(encode_param(v)[0]) for k, v in sorted(config.items())}
 
 
 def _capture() -> dict[str, Any]:

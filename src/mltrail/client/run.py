@@ -488,16 +488,34 @@ class Run:
         ended = _now()
         writer.drain(force=True)
         lost = sum(len(c[0]) for c in self._cols.values())
+        finish_at: tuple[int, int] | None = None  # where the finish record starts and ends
         try:
             if traceback:
                 self._spool.append("metadata", {"traceback": traceback})
             if lost:
                 self._spool.append("tags", {"mltrail.incomplete": f"{lost} points lost"})
-            self._spool.append("finish", (status, exit_code, reason, ended))
+            start = self._spool.offset
+            finish_at = (start, self._spool.append("finish", (status, exit_code, reason, ended)))
         except OSError:
             pass  # applied below directly
         try:
-            if not writer.caught_up:
+            online = not getattr(self._store, "offline", False)
+            if (
+                finish_at is not None
+                and online
+                and writer.committed == finish_at[0]
+                and writer.error is None
+            ):
+                # The store has everything but the finish record: apply it here, in one
+                # transaction, without recording its spool offset. The spool is deleted
+                # next; a process that dies before that leaves it to be replayed, which
+                # sets the same status again.
+                self._store.update_run(
+                    self.id, status=status, exit_code=exit_code, exit_reason=reason,
+                    ended_at=ended,
+                )  # fmt: skip
+                writer.committed = finish_at[1]
+            elif not writer.caught_up:
                 writer.drain(force=True)
             if writer.spool_error is not None:  # the spool missed some: write directly
                 if traceback:

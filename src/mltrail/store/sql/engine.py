@@ -14,6 +14,7 @@ from mltrail.store.sql.schema import HEAD, REVISIONS
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 WRITE = "mltrail_write"  # execution option: begin an IMMEDIATE (writer) transaction
+SQLITE_MMAP_BYTES = 1 << 30  # PRAGMA mmap_size: the first GiB of the file is mapped
 
 
 def make_engine(uri: str) -> Engine:
@@ -47,6 +48,10 @@ def _sqlite_engine(path: Path) -> Engine:
         cur.execute("PRAGMA synchronous = NORMAL")
         cur.execute("PRAGMA foreign_keys = ON")
         cur.execute("PRAGMA case_sensitive_like = ON")  # LIKE as in PostgreSQL
+        # Reads through a memory map instead of a read() per page: a search that visits
+        # a few thousand runs spends half its time in those calls otherwise. Address
+        # space only; the pages are the OS page cache's, shared by every connection.
+        cur.execute(f"PRAGMA mmap_size = {SQLITE_MMAP_BYTES}")
         cur.close()
 
     @event.listens_for(engine, "begin")

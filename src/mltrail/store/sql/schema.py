@@ -69,6 +69,7 @@ runs = Table(
     Column("summary_json", Text, nullable=False),  # explicit summary overrides
     Column("metadata_json", Text, nullable=False),  # captured system/git/env info
     Index("ix_runs_project_created", "project_id", "created_at"),
+    Index("ix_runs_project_seq", "project_id", "seq"),  # create_run's max(seq) + 1
     Index("ix_runs_parent", "parent_id"),
 )
 
@@ -120,7 +121,8 @@ metric_summary = Table(
     Column("min_value", Float),
     Column("max_value", Float),
     Column("num_points", BigInteger, nullable=False),
-    Index("ix_metric_summary_key_last", "key", "last_value"),
+    # run_id too: a search sorted and filtered on a metric reads runs off the index alone
+    Index("ix_metric_summary_key_last_run", "key", "last_value", "run_id"),
 )
 
 # How far each spool file has been written to the store (exactly-once replay).

@@ -13,6 +13,13 @@ and PostgreSQL:
 - ``x != v`` needs ``x`` to exist; ``not x = v`` also matches runs without ``x``.
 - ``like`` is case-sensitive, ``ilike`` is not; ``\\%`` and ``\\_`` match themselves.
 - ``created > '2026-01-01'`` takes ISO dates/times (UTC) or epoch seconds.
+
+How it runs: every condition is an ``EXISTS`` the planner checks run by run, except
+that :func:`compile_search` and :func:`compile_count` inner-join the summary row of a
+metric that a top-level ``and`` compares with a number (for a page: the first sort key's
+metric). The database can then start from ``ix_metric_summary_key_last_run``: a page
+sorted on that metric reads runs in sort order and stops after the page instead of
+sorting every match. The answer is the same (one summary row per run and key).
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
@@ -63,8 +71,11 @@ from mltrail.store.sql import schema as s
 __all__ = [
     "ARTIFACT_ATTRIBUTES",
     "RUN_ATTRIBUTES",
+    "RunSearch",
     "compile_artifact_where",
+    "compile_count",
     "compile_order",
+    "compile_search",
     "compile_where",
     "decode_cursor",
     "encode_cursor",
@@ -109,6 +120,8 @@ class _Compiler:
     def __init__(self, query: str, dialect: str) -> None:
         self.query = query
         self.dialect = dialect
+        # metric key -> its summary row joined to runs (compile_search): sort keys read it
+        self.joined: dict[str, Any] = {}
 
     # -- fields -> SQL ----------------------------------------------------------------
 
@@ -168,18 +181,13 @@ class _Compiler:
         return p.value_text
 
     def _metric(self, field: Metric, cond: Any, value: Any = None) -> ColumnElement[bool]:
-        m = s.metric_summary.c
-        col = {
-            "last": m.last_value,
-            "min": m.min_value,
-            "max": m.max_value,
-            "count": m.num_points,
-        }[field.agg]
         numeric = isinstance(value, (int, float)) and not isinstance(value, bool)
         if value is not None and not numeric:
             raise QuerySyntaxError(
                 f"metrics are numbers: compare metrics.{field.key} with a number", self.query, 0
             )
+        m = s.metric_summary.c
+        col = _agg_column(m, field.agg)
         return exists().where((m.run_id == R.id) & (m.key == field.key) & cond(col))
 
     def _exists_param(self, key: str, cond: Any) -> ColumnElement[bool]:
@@ -275,9 +283,11 @@ class _Compiler:
         if isinstance(field, Attribute):
             return self.attribute(field.name)
         if isinstance(field, Metric):
+            joined = self.joined.get(field.key)
+            if joined is not None:
+                return _agg_column(joined.c, field.agg)
             m = s.metric_summary.c
-            col = {"last": m.last_value, "min": m.min_value, "max": m.max_value,
-                   "count": m.num_points}[field.agg]  # fmt: skip
+            col = _agg_column(m, field.agg)
             return select(col).where((m.run_id == R.id) & (m.key == field.key)).scalar_subquery()
         if isinstance(field, Param):
             p = s.params.c
@@ -292,6 +302,15 @@ class _Compiler:
             )
         assert isinstance(field, Meta)
         return self.meta(field).as_string()
+
+
+def _agg_column(cols: Any, agg: str) -> Any:
+    return {
+        "last": cols.last_value,
+        "min": cols.min_value,
+        "max": cols.max_value,
+        "count": cols.num_points,
+    }[agg]
 
 
 def compile_where(query: str | None, dialect: str) -> ColumnElement[bool] | None:
@@ -313,6 +332,108 @@ def compile_order(order_by: list[str] | str | None, dialect: str) -> list[Any]:
         terms.append(key.desc().nulls_last() if ob.descending else key.asc().nulls_last())
     terms += [R.created_at.desc(), R.id]
     return terms
+
+
+@dataclass(frozen=True)
+class RunSearch:
+    """A compiled search: tables to inner-join to ``runs``, the condition, the order."""
+
+    joins: tuple[tuple[Any, ColumnElement[bool]], ...]
+    where: ColumnElement[bool] | None
+    order: list[Any]
+
+
+def _strict_metric_compare(node: Expr, key: str | None = None) -> tuple[Compare, Metric] | None:
+    """``node`` and its metric if it compares ``metrics.<key>`` (any key when None, any
+    aggregate) with a number.
+
+    Such a condition holds only for runs that have a summary row of that key whose
+    compared column is not NULL (every operator is false on NULL), so it can be applied
+    to that row inner-joined to the run.
+    """
+    if (
+        isinstance(node, Compare)
+        and isinstance(node.field, Metric)
+        and (key is None or node.field.key == key)
+        and isinstance(node.value, (int, float))
+        and not isinstance(node.value, bool)
+    ):
+        return node, node.field
+    return None
+
+
+def compile_search(query: str | None, order_by: list[str] | str | None, dialect: str) -> RunSearch:
+    """``query`` and ``order_by`` compiled together for one page of runs.
+
+    The same rows in the same order as ``compile_where`` + ``compile_order``. When the
+    first sort key is a metric that a top-level ``and`` of the query compares with a
+    number, that metric's summary row is inner-joined (one row per run and key) and the
+    comparison applied to it, instead of an ``EXISTS`` and a per-run lookup: the planner
+    can then read runs in sort order from ``ix_metric_summary_key_last_run`` and stop
+    after a page. When the compared column is the sort column it is never NULL there, so
+    the "missing values last" rule needs no ``NULLS LAST`` (which would keep PostgreSQL
+    from reading the index backwards). Other mentions of the metric keep their ``EXISTS``.
+    """
+    tree = _parse(query)
+    keys = parse_order_by(order_by or [], attributes=RUN_ATTRIBUTES)
+    compiler = _Compiler(query or str(order_by), dialect)
+    first = keys[0].field if keys else None
+    sort_metric = first.key if isinstance(first, Metric) else None
+    joins, where, non_null = _joined(tree, sort_metric, compiler)
+    terms: list[Any] = []
+    for ob in keys:
+        key = compiler.order_key(ob.field)
+        f = ob.field
+        if isinstance(f, Metric) and f.key in compiler.joined and f.agg in non_null:
+            terms.append(key.desc() if ob.descending else key.asc())  # never NULL here
+        else:
+            terms.append(key.desc().nulls_last() if ob.descending else key.asc().nulls_last())
+    terms += [R.created_at.desc(), R.id]
+    return RunSearch(joins, where, terms)
+
+
+def compile_count(query: str | None, dialect: str) -> RunSearch:
+    """``query`` for counting: the first metric a top-level ``and`` compares with a
+    number is joined (as in :func:`compile_search`), so the count can start from the
+    runs ``ix_metric_summary_key_last_run`` holds instead of checking every run."""
+    tree = _parse(query)
+    compiler = _Compiler(query or "", dialect)
+    compared = (_strict_metric_compare(c) for c in _conjuncts(tree))
+    key = next((found[1].key for found in compared if found), None)
+    joins, where, _ = _joined(tree, key, compiler)
+    return RunSearch(joins, where, [])
+
+
+def _parse(query: str | None) -> Expr | None:
+    return parse(query, attributes=RUN_ATTRIBUTES) if query and query.strip() else None
+
+
+def _conjuncts(tree: Expr | None) -> tuple[Expr, ...]:
+    return () if tree is None else tree.operands if isinstance(tree, And) else (tree,)
+
+
+def _joined(
+    tree: Expr | None, key: str | None, compiler: _Compiler
+) -> tuple[tuple[tuple[Any, ColumnElement[bool]], ...], ColumnElement[bool] | None, set[str]]:
+    """(joins, condition, aggregates that cannot be NULL) with metric ``key``'s summary
+    row joined when a top-level conjunct compares it with a number."""
+    joins: list[tuple[Any, ColumnElement[bool]]] = []
+    conds: list[ColumnElement[bool]] = []
+    non_null: set[str] = set()
+    for node in _conjuncts(tree):
+        found = _strict_metric_compare(node, key) if key is not None else None
+        if found is None or key is None:
+            conds.append(compiler.expr(node))
+            continue
+        cmp, metric = found
+        if not joins:
+            row = s.metric_summary.alias("metric_row")
+            joins.append((row, (row.c.run_id == R.id) & (row.c.key == key)))
+            compiler.joined[key] = row
+        conds.append(_OPS[cmp.op](_agg_column(joins[0][0].c, metric.agg), cmp.value))
+        non_null.add(metric.agg)
+    where = None if not conds else conds[0] if len(conds) == 1 else and_(*conds)
+    return tuple(joins), where, non_null
 
 
 def encode_cursor(offset: int) -> str:

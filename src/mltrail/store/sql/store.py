@@ -9,7 +9,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Connection, delete, func, insert, select, update
+from sqlalchemy import Connection, bindparam, delete, func, insert, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError, SQLAlchemyError
 
 from mltrail.config import settings
@@ -50,6 +50,51 @@ _RUN_FIELDS = {
 }
 
 
+_NEXT_SEQ = select(func.coalesce(func.max(s.runs.c.seq), 0) + 1).where(
+    s.runs.c.project_id == bindparam("project_id")
+)
+_PROJECT_AND_NEXT_SEQ = select(
+    s.projects,
+    select(func.coalesce(func.max(s.runs.c.seq), 0) + 1)
+    .where(s.runs.c.project_id == s.projects.c.id)
+    .scalar_subquery()
+    .label("next_seq"),
+).where(s.projects.c.name == bindparam("name"))
+_OLD_PARAMS = (
+    select(s.params.c.key, s.params.c.value_json)
+    .select_from(s.runs)
+    .outerjoin(
+        s.params,
+        (s.params.c.run_id == s.runs.c.id) & s.params.c.key.in_(bindparam("keys", expanding=True)),
+    )
+    .where(s.runs.c.id == bindparam("run_id"))
+)
+_C = s.metric_chunks.c
+_LAST_SEQ = (
+    select(_C.key, func.max(_C.seq).label("mseq"))
+    .where((_C.run_id == bindparam("run_id")) & _C.key.in_(bindparam("keys", expanding=True)))
+    .group_by(_C.key)
+    .subquery()
+)
+_TAILS = (
+    select(_C.key, _C.seq, _C.num_points, _C.data)
+    .join(_LAST_SEQ, (_C.key == _LAST_SEQ.c.key) & (_C.seq == _LAST_SEQ.c.mseq))
+    .where(_C.run_id == bindparam("run_id"))
+)
+_SUMMARIES = select(s.metric_summary).where(
+    (s.metric_summary.c.run_id == bindparam("run_id"))
+    & s.metric_summary.c.key.in_(bindparam("keys", expanding=True))
+)
+_INSERT_CHUNKS = insert(s.metric_chunks)
+_DELETE_CHUNK = delete(s.metric_chunks).where(
+    (_C.run_id == bindparam("b_run"))
+    & (_C.key == bindparam("b_key"))
+    & (_C.seq == bindparam("b_seq"))
+)
+_INSERT_RUN = insert(s.runs)
+_INSERT_TAG = insert(s.tags)
+
+
 def _chunks(seq: Sequence[str], n: int = _IN_BATCH) -> Iterator[Sequence[str]]:
     for i in range(0, len(seq), n):
         yield seq[i : i + n]
@@ -67,6 +112,7 @@ class SqlStore(ArtifactStoreMixin, RegistryStoreMixin, WebhookStoreMixin):
             self.engine.dispose()  # do not leave pooled connections to the collector
             raise
         self.dialect = self.engine.dialect.name
+        self._upserts: dict[tuple[str, tuple[str, ...]], Any] = {}
 
     def close(self) -> None:
         self.engine.dispose()
@@ -98,7 +144,27 @@ class SqlStore(ArtifactStoreMixin, RegistryStoreMixin, WebhookStoreMixin):
         with self._translate(), self.engine.connect() as conn, conn.begin():
             yield conn
 
+    @contextmanager
+    def _search(self, *, in_index_order: bool = False) -> Iterator[Connection]:
+        """A read transaction for search queries (``SET LOCAL``: for it alone).
+
+        PostgreSQL's JIT compiles every plan whose estimated cost passes ``jit_above_cost``;
+        for a search over 100,000 runs that costs ~60 ms and saves nothing, so it is off.
+        ``in_index_order``: the page is read in sort order off an index and the scan stops
+        after it; parallel workers (a Gather Merge) only add their start-up (~15 ms).
+        """
+        with self._read() as conn:
+            if self.dialect == "postgresql":
+                conn.exec_driver_sql("SET LOCAL jit = off")
+                if in_index_order:
+                    conn.exec_driver_sql("SET LOCAL max_parallel_workers_per_gather = 0")
+            yield conn
+
     def _upsert(self, table: Any, rows: list[dict[str, Any]], keys: list[str]) -> Any:
+        """``INSERT ... ON CONFLICT (keys) DO UPDATE`` of every other column (built once)."""
+        cached = self._upserts.get((table.name, tuple(keys)))
+        if cached is not None:
+            return cached
         stmt: Any
         if self.dialect == "postgresql":
             from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -109,9 +175,11 @@ class SqlStore(ArtifactStoreMixin, RegistryStoreMixin, WebhookStoreMixin):
 
             stmt = sqlite_insert(table)
         cols = [c.name for c in table.columns if c.name not in keys]
-        return stmt.on_conflict_do_update(
+        stmt = stmt.on_conflict_do_update(
             index_elements=keys, set_={c: stmt.excluded[c] for c in cols}
         )
+        self._upserts[(table.name, tuple(keys))] = stmt
+        return stmt
 
     # -- projects --------------------------------------------------------------
 
@@ -175,38 +243,32 @@ class SqlStore(ArtifactStoreMixin, RegistryStoreMixin, WebhookStoreMixin):
     ) -> RunRecord:
         from mltrail.ids import new_run_name
 
+        created = time.time()
+        meta_json = json.dumps(dict(metadata), default=str)
         try:
             with self._write() as conn:
-                proj = self._project(conn, project, create=True)
+                # the project and the run's number in it, in one round trip
+                found = conn.execute(_PROJECT_AND_NEXT_SEQ, {"name": project}).first()
+                if found is None:
+                    proj = self._project(conn, project, create=True)
+                    seq = conn.execute(_NEXT_SEQ, {"project_id": proj.id}).scalar_one()
+                else:
+                    proj = Project(id=found.id, name=found.name, created_at=found.created_at)
+                    seq = found.next_seq
                 if parent_id is not None and not self._exists(conn, parent_id):
                     raise RunNotFound(f"parent run {parent_id!r} does not exist")
-                seq = conn.execute(
-                    select(func.coalesce(func.max(s.runs.c.seq), 0) + 1).where(
-                        s.runs.c.project_id == proj.id
-                    )
-                ).scalar_one()
-                conn.execute(
-                    insert(s.runs).values(
-                        id=run_id,
-                        project_id=proj.id,
-                        seq=seq,
-                        name=name or new_run_name(seq),
-                        status="running",
-                        created_at=time.time(),
-                        started_at=started_at,
-                        heartbeat_at=started_at,
-                        user=user,
-                        group_name=group,
-                        job_type=job_type,
-                        parent_id=parent_id,
-                        notes=notes,
-                        summary_json="{}",
-                        metadata_json=json.dumps(dict(metadata), default=str),
-                    )
-                )
+                run_name = name or new_run_name(seq)
+                row = {
+                    "id": run_id, "project_id": proj.id, "seq": seq, "name": run_name,
+                    "status": "running", "created_at": created, "started_at": started_at,
+                    "heartbeat_at": started_at, "user": user, "group_name": group,
+                    "job_type": job_type, "parent_id": parent_id, "notes": notes,
+                    "summary_json": "{}", "metadata_json": meta_json,
+                }  # fmt: skip
+                conn.execute(_INSERT_RUN, row)  # one row: not an executemany
                 if tags:
                     conn.execute(
-                        insert(s.tags),
+                        _INSERT_TAG,
                         [{"run_id": run_id, "key": k, "value": v} for k, v in tags.items()],
                     )
         except StoreError as exc:
@@ -216,7 +278,15 @@ class SqlStore(ArtifactStoreMixin, RegistryStoreMixin, WebhookStoreMixin):
                     hint="pass resume='allow' to continue it, or omit run_id",
                 ) from exc
             raise
-        return self.get_run(run_id)
+        # What get_run would read back, without reading it back.
+        stale = started_at < time.time() - settings().crash_after
+        return RunRecord(
+            id=run_id, project=proj.name, name=run_name, status="crashed" if stale else "running",
+            created_at=created, started_at=started_at, ended_at=None, heartbeat_at=started_at,
+            exit_reason=None, exit_code=None, user=user, group=group, job_type=job_type,
+            parent_id=parent_id, notes=notes, config={}, tags=dict(sorted(tags.items())),
+            metrics={}, summary_overrides={}, metadata=json.loads(meta_json),
+        )  # fmt: skip
 
     def _run_exists(self, run_id: str) -> bool:
         with self._read() as conn:
@@ -249,28 +319,31 @@ class SqlStore(ArtifactStoreMixin, RegistryStoreMixin, WebhookStoreMixin):
         offset: int = 0,
     ) -> list[RunRecord]:
         """Runs matching ``query`` (the query language), sorted, one page."""
-        from mltrail.store.sql.search import compile_order, compile_where
+        from mltrail.store.sql.search import compile_search
 
-        where = compile_where(query, self.dialect)
-        order = compile_order(order_by, self.dialect)
-        with self._read() as conn:
-            cond = where
+        plan = compile_search(query, order_by, self.dialect)
+        with self._search(in_index_order=bool(plan.joins)) as conn:
+            cond = plan.where
             if project is not None:
                 proj = self._project(conn, project, create=False)
                 scope = s.runs.c.project_id == proj.id
                 cond = scope if cond is None else scope & cond
-            return self._records(conn, cond, limit=limit, offset=offset, order=order)
+            return self._records(
+                conn, cond, limit=limit, offset=offset, order=plan.order, joins=plan.joins
+            )
 
     def count_runs(self, project: str | None = None, query: str | None = None) -> int:
-        from mltrail.store.sql.search import compile_where
+        from mltrail.store.sql.search import compile_count
 
-        where = compile_where(query, self.dialect)
+        plan = compile_count(query, self.dialect)
         q = select(func.count()).select_from(s.runs)
-        with self._read() as conn:
+        for table, on in plan.joins:
+            q = q.join(table, on)
+        with self._search() as conn:
             if project is not None:
                 q = q.where(s.runs.c.project_id == self._project(conn, project, create=False).id)
-            if where is not None:
-                q = q.where(where)
+            if plan.where is not None:
+                q = q.where(plan.where)
             return int(conn.execute(q).scalar_one())
 
     def _records(
@@ -281,10 +354,20 @@ class SqlStore(ArtifactStoreMixin, RegistryStoreMixin, WebhookStoreMixin):
         limit: int | None = None,
         offset: int = 0,
         order: list[Any] | None = None,
+        joins: Sequence[tuple[Any, Any]] = (),
     ) -> list[RunRecord]:
-        q = select(s.runs, s.projects.c.name.label("project_name")).join(
-            s.projects, s.projects.c.id == s.runs.c.project_id
+        # The project's name per returned row, not a join: with a join, SQLite (once
+        # ANALYZE has seen one project) loops over projects first and can no longer read
+        # runs in an index's order and stop after a page.
+        project_name = (
+            select(s.projects.c.name)
+            .where(s.projects.c.id == s.runs.c.project_id)
+            .scalar_subquery()
+            .label("project_name")
         )
+        q = select(s.runs, project_name)
+        for table, on in joins:
+            q = q.join(table, on)
         q = q.order_by(*(order or [s.runs.c.created_at.desc(), s.runs.c.id]))
         if where is not None:
             q = q.where(where)
@@ -297,14 +380,23 @@ class SqlStore(ArtifactStoreMixin, RegistryStoreMixin, WebhookStoreMixin):
         params: dict[str, dict[str, Any]] = {i: {} for i in ids}
         tags: dict[str, dict[str, str]] = {i: {} for i in ids}
         metrics: dict[str, dict[str, MetricSummary]] = {i: {} for i in ids}
+        p, t, m = s.params.c, s.tags.c, s.metric_summary.c
+        scalars: dict[str, Any] = {}  # value_json -> value; runs share most param values
         for part in _chunks(ids):
-            for p in conn.execute(select(s.params).where(s.params.c.run_id.in_(part))):
-                params[p.run_id][p.key] = json.loads(p.value_json)
-            for t in conn.execute(select(s.tags).where(s.tags.c.run_id.in_(part))):
-                tags[t.run_id][t.key] = t.value
-            summ = select(s.metric_summary).where(s.metric_summary.c.run_id.in_(part))
-            for m in conn.execute(summ):
-                metrics[m.run_id][m.key] = _summary(m)
+            query = select(p.run_id, p.key, p.value_json).where(p.run_id.in_(part))
+            for run_id, key, text in conn.execute(query).all():
+                value = scalars.get(text, scalars)
+                if value is scalars:
+                    value = json.loads(text)
+                    if not isinstance(value, (list, dict)):  # never share a mutable value
+                        scalars[text] = value
+                params[run_id][key] = value
+            query = select(t.run_id, t.key, t.value).where(t.run_id.in_(part))
+            for run_id, key, text in conn.execute(query).all():
+                tags[run_id][key] = text
+            query = select(m.run_id, *_SUMMARY_COLUMNS).where(m.run_id.in_(part))
+            for run_id, *summary in conn.execute(query).all():
+                metrics[run_id][summary[0]] = _summary_of(*summary)
         stale_before = time.time() - settings().crash_after
         return [
             RunRecord(
@@ -375,15 +467,13 @@ class SqlStore(ArtifactStoreMixin, RegistryStoreMixin, WebhookStoreMixin):
             return
         encoded = {k: encode_param(v) for k, v in params.items()}
         with self._write() as conn:
-            if not self._exists(conn, run_id):
-                raise RunNotFound(f"no run with id {run_id!r}")
-            keys = list(encoded)
             old: dict[str, str] = {}
-            for part in _chunks(keys):
-                q = select(s.params.c.key, s.params.c.value_json).where(
-                    (s.params.c.run_id == run_id) & s.params.c.key.in_(part)
-                )
-                old.update({r.key: r.value_json for r in conn.execute(q)})
+            for part in _chunks(list(encoded)):
+                # one row per logged key, or one row of NULLs: the run exists either way
+                found = conn.execute(_OLD_PARAMS, {"run_id": run_id, "keys": part}).all()
+                if not found:
+                    raise RunNotFound(f"no run with id {run_id!r}")
+                old.update({key: text for key, text in found if key is not None})
             if not allow_change:
                 for k, (text, _num) in encoded.items():
                     if k in old and old[k] != text:
@@ -491,7 +581,7 @@ class SqlStore(ArtifactStoreMixin, RegistryStoreMixin, WebhookStoreMixin):
                         merged = unpack(blob, count)
                         merged.extend(series)
                         series = merged
-                        replaced.append({"run_id": run_id, "key": key, "seq": seq})
+                        replaced.append({"b_run": run_id, "b_key": key, "b_seq": seq})
                     else:
                         seq += 1
                 ordered = series.is_ordered()
@@ -519,52 +609,34 @@ class SqlStore(ArtifactStoreMixin, RegistryStoreMixin, WebhookStoreMixin):
                 summary_rows.append(
                     _merge_summary(run_id, key, summaries.get(key), new, new_ordered)
                 )
-            for r in replaced:
-                conn.execute(
-                    delete(s.metric_chunks).where(
-                        (s.metric_chunks.c.run_id == r["run_id"])
-                        & (s.metric_chunks.c.key == r["key"])
-                        & (s.metric_chunks.c.seq == r["seq"])
-                    )
-                )
+            if replaced:
+                conn.execute(_DELETE_CHUNK, replaced)
             if new_chunks:
-                conn.execute(insert(s.metric_chunks), new_chunks)
+                conn.execute(_INSERT_CHUNKS, new_chunks)
             if summary_rows:
                 conn.execute(
                     self._upsert(s.metric_summary, summary_rows, ["run_id", "key"]), summary_rows
                 )
             if spool_id is not None and spool_offset is not None:
                 row = {"spool_id": spool_id, "run_id": run_id, "offset": spool_offset}
-                conn.execute(self._upsert(s.spool_commits, [row], ["spool_id"]), [row])
+                conn.execute(self._upsert(s.spool_commits, [row], ["spool_id"]), row)
 
     def _tails(
         self, conn: Connection, run_id: str, keys: list[str]
     ) -> dict[str, tuple[int, int, bytes | None]]:
         """Per key: (seq, count, data if the chunk is still open else None)."""
-        c = s.metric_chunks.c
         out: dict[str, tuple[int, int, bytes | None]] = {}
         for part in _chunks(keys):
-            last = (
-                select(c.key, func.max(c.seq).label("mseq"))
-                .where((c.run_id == run_id) & c.key.in_(part))
-                .group_by(c.key)
-                .subquery()
-            )
-            q = select(c.key, c.seq, c.num_points, c.data).join(
-                last, (c.key == last.c.key) & (c.seq == last.c.mseq)
-            )
-            q = q.where(c.run_id == run_id)
-            for r in conn.execute(q):
-                n = int(r.num_points)
-                out[r.key] = (int(r.seq), n, r.data if n < OPEN_CHUNK else None)
+            for key, seq, n, data in conn.execute(_TAILS, {"run_id": run_id, "keys": part}):
+                n = int(n)
+                out[key] = (int(seq), n, data if n < OPEN_CHUNK else None)
         return out
 
     def _summaries(self, conn: Connection, run_id: str, keys: list[str]) -> dict[str, Any]:
-        c = s.metric_summary.c
         out: dict[str, Any] = {}
         for part in _chunks(keys):
-            q = select(s.metric_summary).where((c.run_id == run_id) & c.key.in_(part))
-            out.update({r.key: r for r in conn.execute(q)})
+            rows = conn.execute(_SUMMARIES, {"run_id": run_id, "keys": part})
+            out.update({r.key: r for r in rows})
         return out
 
     def spool_offset(self, spool_id: str) -> int:
@@ -577,7 +649,7 @@ class SqlStore(ArtifactStoreMixin, RegistryStoreMixin, WebhookStoreMixin):
         """Record that the store holds a spool's records up to ``offset``."""
         row = {"spool_id": spool_id, "run_id": run_id, "offset": offset}
         with self._write() as conn:
-            conn.execute(self._upsert(s.spool_commits, [row], ["spool_id"]), [row])
+            conn.execute(self._upsert(s.spool_commits, [row], ["spool_id"]), row)
 
     def forget_spool(self, spool_id: str) -> None:
         with self._write() as conn:
@@ -603,14 +675,27 @@ class SqlStore(ArtifactStoreMixin, RegistryStoreMixin, WebhookStoreMixin):
 
 
 def _summary(row: Any) -> MetricSummary:
+    return _summary_of(*(getattr(row, c.name) for c in _SUMMARY_COLUMNS))
+
+
+_SUMMARY_COLUMNS = tuple(
+    s.metric_summary.c[name]
+    for name in ("key", "last_value", "last_is_nan", "last_step", "last_timestamp",
+                 "min_value", "max_value", "num_points")
+)  # fmt: skip
+
+
+def _summary_of(
+    key: str, last: Any, nan: Any, step: Any, stamp: Any, lo: Any, hi: Any, count: Any
+) -> MetricSummary:
     return MetricSummary(
-        key=row.key,
-        last=math.nan if row.last_is_nan else float(row.last_value),
-        last_step=int(row.last_step),
-        last_timestamp=float(row.last_timestamp),
-        min=None if row.min_value is None else float(row.min_value),
-        max=None if row.max_value is None else float(row.max_value),
-        count=int(row.num_points),
+        key=key,
+        last=math.nan if nan else float(last),
+        last_step=int(step),
+        last_timestamp=float(stamp),
+        min=None if lo is None else float(lo),
+        max=None if hi is None else float(hi),
+        count=int(count),
     )
 
 
