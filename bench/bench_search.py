@@ -2,10 +2,7 @@
 
     .venv/bin/python bench/bench_search.py            # writes bench/results/search.json
     .venv/bin/python bench/bench_search.py --quick    # 10,000 runs: search-quick.json
-    MLTRAIL_BENCH_QUICK=1 make bench BENCH_ARGS="--only search"
-
-(``bench/run.py --quick --only search`` runs the full size: run.py's ``--quick`` does not
-reach the benchmarks it finds in bench_*.py; MLTRAIL_BENCH_QUICK does.)
+    make bench BENCH_ARGS="--quick --only search"   # run.py's --quick sets MLTRAIL_BENCH_QUICK
 
 Issue #6's targets, per backend: the first page (50) of the issue's query in <= 100 ms,
 ``count_runs`` of it in <= 300 ms, and creating the 100,000 runs through the public API

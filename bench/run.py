@@ -176,6 +176,8 @@ def run_tracking(args: argparse.Namespace, results: dict[str, Any]) -> None:
 
 
 def run_extras(args: argparse.Namespace, results: dict[str, Any]) -> None:
+    if args.quick:  # the other benchmarks read their smoke-run switch from the environment
+        os.environ["MLTRAIL_BENCH_QUICK"] = "1"
     for path in extras.discover():
         name = extras.short_name(path)
         if args.only and name not in args.only and path.stem not in args.only:
