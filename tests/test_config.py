@@ -20,6 +20,7 @@ def test_env_var_and_relative_paths(monkeypatch: pytest.MonkeyPatch) -> None:
     assert resolve_uri() == f"sqlite:///{Path.cwd() / 'rel' / 'x.db'}"
     assert resolve_uri("some/dir") == f"sqlite:///{Path.cwd() / 'some' / 'dir' / 'mltrail.db'}"
     assert resolve_uri("postgresql://u@h/db") == "postgresql://u@h/db"
+    assert resolve_uri("http://127.0.0.1:5000/") == "http://127.0.0.1:5000"
     assert local_dir("postgresql://u@h/db") == Path.cwd() / ".mltrail"
     monkeypatch.setenv("MLTRAIL_DIR", "/tmp/elsewhere")
     assert local_dir(resolve_uri()) == Path("/tmp/elsewhere")
@@ -30,7 +31,7 @@ def test_env_var_and_relative_paths(monkeypatch: pytest.MonkeyPatch) -> None:
     [
         ("sqlite:///:memory:", "in-memory"),
         ("mysql://x", "unsupported tracking URI"),
-        ("http://localhost:5000", "remote tracking server"),
+        ("http://", "names no host"),
     ],
 )
 def test_bad_uris(uri: str, match: str) -> None:

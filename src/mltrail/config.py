@@ -1,9 +1,9 @@
 """Where things live and how they behave: one place for settings.
 
 Resolution order for the tracking URI: explicit argument > ``MLTRAIL_TRACKING_URI`` >
-``sqlite:///<cwd>/.mltrail/mltrail.db``. The local directory (spool files, and the
-object folder of the embedded store) is ``MLTRAIL_DIR`` if set, else the folder of the
-SQLite file, else ``<cwd>/.mltrail``.
+``sqlite:///<cwd>/.mltrail/mltrail.db``. An ``http(s)://`` URI names an mltrail server.
+The local directory (spool files, and the object folder of the embedded store) is
+``MLTRAIL_DIR`` if set, else the folder of the SQLite file, else ``<cwd>/.mltrail``.
 """
 
 from __future__ import annotations
@@ -40,10 +40,11 @@ def resolve_uri(uri: str | None = None) -> str:
     if scheme in ("postgresql", "postgres", "postgresql+psycopg"):
         return raw
     if scheme in ("http", "https"):
-        raise ConfigurationError(
-            f"remote tracking server URIs are not supported by this version: {raw!r}",
-            hint="use sqlite:///path or postgresql://user@host/db for now",
-        )
+        if not raw.split("://", 1)[1].split("/", 1)[0]:
+            raise ConfigurationError(
+                f"the server URI {raw!r} names no host", hint="e.g. http://127.0.0.1:5000"
+            )
+        return raw.rstrip("/")
     if "://" not in raw:  # a bare path to a directory or a .db file
         p = Path(raw).expanduser().absolute()
         return "sqlite:///" + str(p if p.suffix == ".db" else p / "mltrail.db")
@@ -71,6 +72,8 @@ def objects_uri(uri: str) -> str:
     default under the working directory could mix its objects with another store's
     (and ``gc`` of one would delete the other's).
     """
+    if uri.startswith(("http://", "https://")):
+        return uri  # the server says where objects go (presigned S3, or through itself)
     explicit = os.environ.get("MLTRAIL_OBJECTS")
     if explicit:
         return explicit

@@ -30,6 +30,8 @@ boundary where they happen and chained with ``from exc``::
     │   ├── RunStillActive                 resume of a run another live process writes
     │   └── TransitionNotAllowed           stage change the registry policy forbids
     ├── PermissionDenied                   the actor lacks a role the policy requires
+    ├── AuthenticationRequired             the server wants a valid API token
+    ├── RequestTooLarge                    a request body over the server's limit
     ├── StoreError                         the metadata store failed
     │   ├── StoreUnavailable               database/server cannot be reached
     │   └── SchemaVersionError             store written by a newer/unknown mltrail
@@ -44,6 +46,7 @@ from __future__ import annotations
 __all__ = [
     "ApprovalNotFound",
     "ArtifactNotFound",
+    "AuthenticationRequired",
     "ConfigConflictError",
     "ConfigurationError",
     "ConflictError",
@@ -62,6 +65,7 @@ __all__ = [
     "PermissionDenied",
     "ProjectNotFound",
     "QuerySyntaxError",
+    "RequestTooLarge",
     "RunAlreadyExists",
     "RunFinishedError",
     "RunNotFound",
@@ -74,6 +78,7 @@ __all__ = [
     "TransitionNotAllowed",
     "ValidationError",
     "WebhookNotFound",
+    "error_class",
 ]
 
 
@@ -251,6 +256,21 @@ class PermissionDenied(MltrailError):
     code = "permission_denied"
 
 
+class AuthenticationRequired(MltrailError):
+    """The server runs with ``--auth`` and the request had no valid token."""
+
+    http_status = 401
+    exit_code = 9
+    code = "authentication_required"
+
+
+class RequestTooLarge(ValidationError):
+    """A request body is larger than the server accepts."""
+
+    http_status = 413
+    code = "request_too_large"
+
+
 class StoreError(MltrailError):
     http_status = 500
     exit_code = 6
@@ -285,3 +305,21 @@ class SignatureInvalid(ObjectStoreError):
 class SpoolError(MltrailError):
     exit_code = 8
     code = "spool_error"
+
+
+def _subclasses(cls: type[MltrailError]) -> list[type[MltrailError]]:
+    out = [cls]
+    for sub in cls.__subclasses__():
+        out.extend(_subclasses(sub))
+    return out
+
+
+def error_class(code: str, http_status: int = 500) -> type[MltrailError]:
+    """The class whose ``code`` is ``code`` (how the remote client rebuilds a server's
+    error); an unknown code falls back to the most general class for the status."""
+    for cls in _subclasses(MltrailError):
+        if cls.__dict__.get("code") == code:
+            return cls
+    fallback = {400: ValidationError, 401: AuthenticationRequired, 403: PermissionDenied,
+                404: NotFoundError, 409: ConflictError, 413: RequestTooLarge}  # fmt: skip
+    return fallback.get(http_status, StoreError)

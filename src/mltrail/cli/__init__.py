@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from mltrail._version import __version__
-from mltrail.cli import artifacts, gc, lineage, models, projects, runs, sync
+from mltrail.cli import artifacts, gc, lineage, models, projects, runs, server, sync
 from mltrail.cli._common import run_app
 
 __all__ = ["app", "main"]
@@ -24,6 +24,8 @@ app.add_typer(artifacts.app, name="artifacts")
 app.command("lineage")(lineage.lineage)
 app.command("gc")(gc.gc)
 app.add_typer(models.app, name="models")
+app.command("server")(server.server)
+app.command("ui")(server.ui)
 
 
 def _version(value: bool) -> None:

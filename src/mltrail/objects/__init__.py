@@ -124,6 +124,8 @@ def open_object_store(
     - ``s3://bucket/prefix``: :class:`~mltrail.objects.s3.S3ObjectStore`; the endpoint is
       ``endpoint_url``, else ``$MLTRAIL_S3_ENDPOINT_URL``, else ``$AWS_ENDPOINT_URL``, else AWS.
       Needs the ``s3`` extra (boto3).
+    - ``http(s)://host:port``: the objects of an mltrail server (presigned S3 URLs when the
+      server's objects are on S3, else streamed through the server)
 
     >>> import tempfile
     >>> open_object_store(tempfile.mkdtemp()).uri.startswith("file://")
@@ -145,6 +147,10 @@ def open_object_store(
             )
         kwargs = {} if max_concurrency is None else {"max_concurrency": max_concurrency}
         return S3ObjectStore(bucket, prefix, endpoint_url=endpoint_url, **kwargs)
+    if scheme in ("http", "https"):
+        from mltrail.objects.http import HttpObjectStore
+
+        return HttpObjectStore(text)  # type: ignore[return-value]
     raise ConfigurationError(
         f"unsupported object store URI {text!r} (scheme {scheme!r})",
         hint="use a directory path, file:///absolute/path or s3://bucket/prefix",

@@ -1,7 +1,8 @@
 """The metadata store: one protocol, chosen by URI.
 
-``open_store(uri)`` returns the store for a tracking URI (``sqlite:///...`` or
-``postgresql://...``); the client never knows which one it talks to.
+``open_store(uri)`` returns the store for a tracking URI (``sqlite:///...``,
+``postgresql://...`` or an ``http(s)://`` server); the client never knows which one
+it talks to.
 """
 
 from __future__ import annotations
@@ -100,11 +101,19 @@ def open_store(uri: str) -> Store:
     One instance per URI per process: engines and connection pools are shared.
     """
     with _LOCK:
-        store = _STORES.get(uri)
-        if store is None:
+        found = _STORES.get(uri)
+        if found is not None:
+            return found
+        store: Store
+        if uri.startswith(("http://", "https://")):
+            from mltrail.store.http import HttpStore
+
+            store = HttpStore(uri)  # type: ignore[assignment]
+        else:
             from mltrail.store.sql.store import SqlStore
 
-            store = _STORES[uri] = SqlStore(uri)
+            store = SqlStore(uri)
+        _STORES[uri] = store
         return store
 
 
