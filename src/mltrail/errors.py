@@ -27,6 +27,7 @@ boundary where they happen and chained with ``from exc``::
     ├── ConflictError                      state does not allow the operation
     │   ├── RunFinishedError               log/update after finish()
     │   ├── RunAlreadyExists               init(resume="never") with a taken id
+    │   ├── AlreadyExists                  a model or project name is taken
     │   ├── RunStillActive                 resume of a run another live process writes
     │   └── TransitionNotAllowed           stage change the registry policy forbids
     ├── PermissionDenied                   the actor lacks a role the policy requires
@@ -44,6 +45,7 @@ boundary where they happen and chained with ``from exc``::
 from __future__ import annotations
 
 __all__ = [
+    "AlreadyExists",
     "ApprovalNotFound",
     "ArtifactNotFound",
     "AuthenticationRequired",
@@ -238,6 +240,12 @@ class RunFinishedError(ConflictError):
 
 class RunAlreadyExists(ConflictError):
     code = "run_already_exists"
+
+
+class AlreadyExists(ConflictError):
+    """A name is taken (a registered model, a project)."""
+
+    code = "already_exists"
 
 
 class RunStillActive(ConflictError):

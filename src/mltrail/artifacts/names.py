@@ -28,9 +28,9 @@ def parse_spec(spec: str) -> tuple[str, int | str | None]:
     validate_name(name)
     if not ref or ref == "latest":
         return name, None
-    if ref.startswith("v") and ref[1:].isdigit():
+    if ref.startswith("v") and ref[1:].isdecimal():
         return name, int(ref[1:])
-    if ref.isdigit():
+    if ref.isdecimal():
         return name, int(ref)
     if not ALIAS_RE.match(ref):
         raise InvalidArtifactPath(f"alias {ref!r} in {spec!r} is not valid")

@@ -6,6 +6,7 @@ import typer
 
 from mltrail._version import __version__
 from mltrail.cli import artifacts, gc, lineage, models, projects, runs, server, sync
+from mltrail.cli import auth as auth_cli
 from mltrail.cli._common import run_app
 
 __all__ = ["app", "main"]
@@ -26,6 +27,11 @@ app.command("gc")(gc.gc)
 app.add_typer(models.app, name="models")
 app.command("server")(server.server)
 app.command("ui")(server.ui)
+app.command("login")(auth_cli.login)
+app.command("logout")(auth_cli.logout)
+app.add_typer(auth_cli.users_app, name="users")
+app.add_typer(auth_cli.tokens_app, name="tokens")
+app.command("audit")(auth_cli.audit)
 
 
 def _version(value: bool) -> None:

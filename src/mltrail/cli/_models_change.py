@@ -207,7 +207,7 @@ def set_alias(
             outcome, message = "unchanged", f"{name} has no alias {alias!r}: nothing to do"
         out.update(outcome=outcome, to_version=None)
     else:
-        ref: int | str = int(version) if version.isdigit() else version
+        ref: int | str = int(version) if version.isdecimal() else version
         result = client.set_model_alias(name, alias, ref, reason=reason)
         if isinstance(result, Approval):
             out.update(outcome="approval_requested", approval=asdict(result))

@@ -52,6 +52,10 @@ def _serve(
 
     config = ServerConfig.create(store, objects, auth=auth)
     os.environ.update(config.to_env())  # worker processes build the same app from it
+    if auth:  # no admin yet: make one and print its token (once)
+        from mltrail.cli.auth import print_bootstrap_token
+
+        print_bootstrap_token(config.store_uri)
     shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
     err_console.print(
         f"{banner} at [bold]http://{shown}:{port}[/]  (store {_redact(config.store_uri)}, "

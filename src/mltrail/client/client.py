@@ -153,10 +153,14 @@ class Client(RegistryClientMixin, WebhooksClientMixin):
 
         With ``max_points``, a downsampled series that keeps each bucket's min and max.
         """
+        if max_points is not None and max_points < 1:
+            raise InvalidValueError("max_points must be at least 1")
+        if max_points is not None and getattr(self._store, "remote", False):
+            # the server downsamples: only the kept points cross the network
+            remote: Any = self._store
+            return to_points(remote.metric_history(run_id, key, max_points=max_points))
         series = self._store.metric_history(run_id, key)
         if max_points is not None:
-            if max_points < 1:
-                raise InvalidValueError("max_points must be at least 1")
             series = downsample(series, max_points)
         return to_points(series)
 
@@ -261,7 +265,7 @@ class Client(RegistryClientMixin, WebhooksClientMixin):
         proj, name, _ = self._split(name, project)
         if isinstance(version, str):
             digits = version[1:] if version.startswith("v") else version
-            if not digits.isdigit():
+            if not digits.isdecimal():
                 raise InvalidValueError(f"version {version!r} is not a number like 3 or 'v3'")
             version = int(digits)
         self._art.set_alias(
@@ -289,6 +293,9 @@ class Client(RegistryClientMixin, WebhooksClientMixin):
         from mltrail.artifacts.names import split_project
         from mltrail.artifacts.ops import lineage
 
+        if getattr(self._store, "remote", False):  # the server builds it in one request
+            remote: Any = self._store
+            return remote.lineage(target, direction, depth, project)  # type: ignore[no-any-return]
         if "@" in target:
             version = self.get_model_version(target)
             node = _model_node(version)

@@ -119,6 +119,13 @@ def init(
         )  # fmt: skip
         return _activate(run, capture_console)
     store = open_store(resolved)
+    if getattr(store, "remote", False) and not _reachable(store, resume, run_id):
+        run = _start_offline(
+            resolved, spool_dir, cfg, project=project, name=name, run_id=run_id,
+            group=group, job_type=job_type, parent_id=parent_id, notes=notes or "",
+            tags=tag_map, config=clean_config,
+        )  # fmt: skip
+        return _activate(run, capture_console)
     if find_spools(spool_dir):
         for report in replay_spools(store, spool_dir):
             _notice(
@@ -329,6 +336,25 @@ def _user() -> str | None:
         return getpass.getuser()
     except (KeyError, OSError):
         return None
+
+
+def _reachable(store: Any, resume: str | None, run_id: str | None) -> bool:
+    """Whether a tracking server answers. When it does not, a new run is logged offline
+    (into the spool; ``mltrail sync`` pushes it later) after one warning: training does
+    not wait for the network. Resuming a run needs the server, so that still fails."""
+    from mltrail.errors import StoreUnavailable
+
+    try:
+        store.ping()
+    except StoreUnavailable as exc:
+        if resume == "must" or (run_id is not None and resume == "allow"):
+            raise
+        _notice(
+            f"{exc.message}; logging this run offline into the local spool. "
+            "Push it when the server is back: mltrail sync"
+        )
+        return False
+    return True
 
 
 def _notice(msg: str) -> None:

@@ -27,6 +27,7 @@ from mltrail.entities import (
 from mltrail.errors import InvalidValueError
 
 if TYPE_CHECKING:
+    from mltrail.client.remote_registry import RemoteRegistry
     from mltrail.objects import ObjectStore
     from mltrail.registry.policy import Policy
     from mltrail.registry.service import Registry, RetentionReport
@@ -51,7 +52,13 @@ class RegistryClientMixin:
     _objects: Callable[[], ObjectStore]
 
     @property
-    def registry(self) -> Registry:
+    def registry(self) -> Registry | RemoteRegistry:
+        """The registry service: local, or the server's when the store is remote (the
+        server then enforces the policy with the caller's roles)."""
+        if getattr(self._store, "remote", False):
+            from mltrail.client.remote_registry import RemoteRegistry
+
+            return RemoteRegistry(self._store, self._objects)
         from mltrail.registry.service import Registry
 
         return Registry(self._store, self._objects)
@@ -91,10 +98,16 @@ class RegistryClientMixin:
         tags: Mapping[str, str] | None = None,
         reason: str | None = None,
     ) -> RegisteredModel:
+        from mltrail.client.remote_registry import RemoteRegistry
         from mltrail.registry.policy import current_user
         from mltrail.registry.webhooks import dispatch_in_background
 
-        self.registry._writer(self.registry.policy, f"change {name}")
+        registry = self.registry
+        if isinstance(registry, RemoteRegistry):
+            return registry.update_model(
+                name, description=description, owner=owner, tags=tags, reason=reason
+            )
+        registry._writer(registry.policy, f"change {name}")
         model: RegisteredModel = self._reg_store.update_model(
             name, description=description, owner=owner, tags=tags, actor=current_user(),
             reason=reason,
@@ -132,6 +145,15 @@ class RegistryClientMixin:
         run matches, else None is returned. ``input_example`` (numpy, pandas, dict of
         arrays, records) gives the signature unless ``signature`` is passed.
         """
+        from mltrail.client.remote_registry import RemoteRegistry
+
+        registry = self.registry
+        if isinstance(registry, RemoteRegistry):
+            return self._register_remote(
+                registry, source, name, project=project, run_id=run_id, when=when, bump=bump,
+                label=label, scheme=scheme, metadata=metadata, input_example=input_example,
+                signature=signature, description=description, sign=sign, reason=reason,
+            )  # fmt: skip
         path, artifact = self._model_source(source, project)
         rid = run_id or (None if artifact is None else artifact.run_id)
         run = None if rid is None else self._store.get_run(rid)
@@ -163,11 +185,61 @@ class RegistryClientMixin:
         inputs = []
         if run is not None:
             inputs = self._reg_store.run_artifacts(run.id)["in"]
-        return self.registry.register(
+        return registry.register(
             artifact, name, run=run, run_inputs=inputs, bump=bump, label=label, scheme=scheme,
             metadata=metadata, signature=signature, input_example=example,
             description=description, sign=sign, reason=reason,
         )  # fmt: skip
+
+    def _register_remote(
+        self,
+        registry: RemoteRegistry,
+        source: str | os.PathLike[str] | ArtifactVersion,
+        name: str,
+        *,
+        project: str | None,
+        input_example: Any,
+        signature: Mapping[str, Any] | None,
+        **options: Any,
+    ) -> ModelVersion | None:
+        """Register through the server: it resolves the (uploaded) artifact and its run,
+        tests ``when`` and checks the policy. A local file or folder is uploaded first
+        as a ``model`` artifact (only if the gate passes, when there is one)."""
+        from mltrail.errors import ArtifactNotFound, ValidationError
+
+        example = None
+        if input_example is not None:
+            from mltrail.registry.signature import example_payload, infer_signature
+
+            if signature is None:
+                signature = infer_signature(input_example)
+            example = example_payload(input_example)
+
+        def register(artifact: str | ArtifactVersion) -> ModelVersion | None:
+            return registry.register(
+                artifact, name, project=project, signature=signature, input_example=example,
+                **options,
+            )  # fmt: skip
+
+        if isinstance(source, ArtifactVersion):
+            return register(source)
+        if isinstance(source, str):
+            try:
+                return register(source)  # the server resolves "project/name:v3"
+            except (ArtifactNotFound, ValidationError):
+                if not Path(source).exists():
+                    raise
+        path = Path(source)
+        if not path.exists():
+            raise InvalidValueError(f"{path} does not exist")
+        if options.get("when") is not None:
+            raise InvalidValueError(
+                "register_model(when=...) of a local path has no source run to test",
+                hint="log the files from the run as an artifact and register that",
+            )
+        client: Any = self  # a Client: artifacts are its own methods
+        uploaded = client.put_artifact(path, name=name, type="model", project=project)
+        return register(uploaded)
 
     def _model_source(
         self, source: str | os.PathLike[str] | ArtifactVersion, project: str | None

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from mltrail.entities import Webhook, WebhookDelivery
 
 if TYPE_CHECKING:
+    from mltrail.client.remote_registry import RemoteRegistry
     from mltrail.objects import ObjectStore
     from mltrail.registry.policy import Actor
     from mltrail.store import Store
@@ -35,6 +36,14 @@ class WebhooksClientMixin:
     @property
     def _hook_store(self) -> Any:
         return self._store
+
+    def _remote_hooks(self) -> RemoteRegistry | None:
+        """The server's webhook methods when the store is remote (it checks and sends)."""
+        if not getattr(self._store, "remote", False):
+            return None
+        from mltrail.client.remote_registry import RemoteRegistry
+
+        return RemoteRegistry(self._store, self._objects)
 
     def _hook_actor(self) -> Actor:
         from mltrail.registry.service import Registry
@@ -63,6 +72,9 @@ class WebhooksClientMixin:
         """
         from mltrail.registry import webhooks
 
+        remote = self._remote_hooks()
+        if remote is not None:
+            return remote.create_webhook(url, events, name=name, model=model, secret=secret)
         hook, key = webhooks.create_webhook(
             self._hook_store, url, events, actor=self._hook_actor(), name=name, model=model,
             secret=secret,
@@ -81,6 +93,9 @@ class WebhooksClientMixin:
         """Stop a webhook: nothing more is sent to it; its delivery log stays."""
         from mltrail.registry import webhooks
 
+        remote = self._remote_hooks()
+        if remote is not None:
+            return remote.delete_webhook(webhook_id)
         return webhooks.delete_webhook(self._hook_store, webhook_id, actor=self._hook_actor())
 
     def webhook_deliveries(
@@ -101,4 +116,7 @@ class WebhooksClientMixin:
         (``mltrail models webhooks deliver`` calls this)."""
         from mltrail.registry.webhooks import deliver_due
 
+        remote = self._remote_hooks()
+        if remote is not None:
+            return remote.deliver_webhooks(limit=limit)
         return deliver_due(self._hook_store, limit=limit)

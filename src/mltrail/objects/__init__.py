@@ -150,7 +150,7 @@ def open_object_store(
     if scheme in ("http", "https"):
         from mltrail.objects.http import HttpObjectStore
 
-        return HttpObjectStore(text)  # type: ignore[return-value]
+        return HttpObjectStore(text)
     raise ConfigurationError(
         f"unsupported object store URI {text!r} (scheme {scheme!r})",
         hint="use a directory path, file:///absolute/path or s3://bucket/prefix",

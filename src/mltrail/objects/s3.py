@@ -154,7 +154,7 @@ class S3ObjectStore:
         self.multipart_threshold = multipart_threshold
         self.multipart_chunksize = max(MIN_PART, multipart_chunksize)
         #: Objects bigger than this are copied server-side in parallel parts of this size.
-        self.copy_chunksize = 256 * MiB
+        self.copy_chunksize = int(os.environ.get("MLTRAIL_S3_COPY_CHUNK") or 256 * MiB)
         #: Where resume records of big uploads go (set it to keep them elsewhere).
         self.state_dir = _default_state_dir()
         self.refresh_after = refresh_after
@@ -163,6 +163,7 @@ class S3ObjectStore:
             config = Config(
                 max_pool_connections=self.max_concurrency + 2,
                 retries={"mode": "standard"},
+                read_timeout=float(os.environ.get("MLTRAIL_S3_READ_TIMEOUT") or 60),
                 # S3-compatible servers (moto, MinIO, Ceph) want path-style URLs.
                 s3={"addressing_style": "path" if endpoint_url else "auto"},
             )

@@ -33,7 +33,7 @@ def check_scheme(scheme: str) -> str:
 
 
 def validate_label(label: str) -> str:
-    if not _LABEL.match(label) or label.isdigit() or label in ("latest",):
+    if not _LABEL.match(label) or label.isdecimal() or label in ("latest",):
         raise InvalidValueError(
             f"version label {label!r} is not usable",
             hint="1-64 letters, digits, '.', '+', '_' or '-', not only digits (numbers are "

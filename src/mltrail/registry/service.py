@@ -48,7 +48,7 @@ def parse_model_spec(spec: str) -> tuple[str, int | str | None]:
         )
     if not sep:
         return name, None
-    return name, int(ref) if ref.isdigit() else ref
+    return name, int(ref) if ref.isdecimal() else ref
 
 
 @dataclass
@@ -390,7 +390,7 @@ class Registry:
 
         policy = self.policy
         validate_name(alias, "alias")
-        if alias in policy.stages or alias == "latest" or alias.isdigit():
+        if alias in policy.stages or alias == "latest" or alias.isdecimal():
             raise InvalidValueError(
                 f"{alias!r} cannot be an alias: it names a stage, a version or 'latest'"
             )

@@ -14,7 +14,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, RedirectResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -68,6 +68,14 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
         return _error(exc.status_code, code, str(exc.detail))
+
+    @app.exception_handler(OverflowError)
+    async def out_of_range(request: Request, exc: OverflowError) -> JSONResponse:
+        # SQLite's driver refuses integers past 64 bits (PostgreSQL just finds nothing)
+        return _error(
+            400, "invalid_argument", f"a number in the request is out of range: {exc}",
+            "ids, steps and offsets are whole numbers below 2**63",
+        )  # fmt: skip
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
@@ -155,13 +163,24 @@ def create_app(config: ServerConfig | None = None) -> FastAPI:
     def health() -> dict[str, Any]:
         return {"ok": True, "version": __version__}
 
+    @app.get("/", include_in_schema=False)
+    def home() -> RedirectResponse:
+        # the web UI's pages are their own issue; until then the API's interactive docs
+        return RedirectResponse("/api/docs")
+
     from mltrail.server.routes import include_routes
 
     include_routes(app)
     from starlette.middleware.gzip import GZipMiddleware
 
     app.add_middleware(GZipMiddleware, minimum_size=1024)
+    from mltrail.server.inflate import InflateRequest
+
+    app.add_middleware(InflateRequest, config=config)  # gzip bodies, inside the byte limit
     app.add_middleware(BodyLimit, config=config)
+    from mltrail.server.audit import AuditMiddleware
+
+    app.add_middleware(AuditMiddleware)  # outermost: refused and too-large writes too
     return app
 
 

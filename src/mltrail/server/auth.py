@@ -11,6 +11,12 @@ With ``--auth`` the request must carry ``Authorization: Bearer <token>``; the to
 user needs ``role`` (reader < writer < maintainer < admin) in the scope's project,
 or globally. The route table test walks ``app.routes`` and checks every route has
 exactly one :class:`Access` dependency, so a new route cannot be left open.
+
+The role ``"authenticated"`` (:data:`ANYONE`) admits any valid token whatever its
+roles (``whoami``, one's own tokens). The token is checked before the scope is
+looked up, so an anonymous caller learns nothing (401 whatever the ids); a scope
+that names a missing run or project counts as "no project", so a caller without a
+global role gets 403 for a missing id as for someone else's (no existence leak).
 """
 
 from __future__ import annotations
@@ -22,9 +28,17 @@ from typing import Any
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
-from mltrail.errors import AuthenticationRequired, InvalidValueError, PermissionDenied
+from mltrail.errors import (
+    AuthenticationRequired,
+    InvalidValueError,
+    NotFoundError,
+    PermissionDenied,
+    ValidationError,
+)
 
 __all__ = [
+    "ANYONE",
+    "GLOBAL",
     "ROLES",
     "Access",
     "Principal",
@@ -39,6 +53,7 @@ __all__ = [
 ROLES = ("reader", "writer", "maintainer", "admin")
 _RANK = {r: i for i, r in enumerate(ROLES)}
 GLOBAL = "*"
+ANYONE = "authenticated"  # any valid token, whatever its roles
 
 
 @dataclass(frozen=True)
@@ -60,9 +75,19 @@ class Principal:
     def allows(self, role: str, project: str | None) -> bool:
         return self.rank_in(project) >= _RANK[role]
 
+    def is_admin(self) -> bool:
+        """An admin of every project (always, with auth off)."""
+        return self.rank_in(None) >= _RANK["admin"]
+
     def registry_roles(self) -> frozenset[str] | None:
         """Roles for the registry's policy checks; None when auth is off (the policy's
-        own ``roles`` table decides, as in embedded mode)."""
+        own ``roles`` table decides, as in embedded mode).
+
+        With auth on the server's roles are authoritative: the registry is one
+        namespace for all projects, so the caller's global role (project ``"*"``)
+        counts, with every role below it, and the policy document's ``roles`` and
+        ``default_roles`` are not consulted (``Policy.actor`` uses given roles as they
+        are). A user with roles only in some projects gets no registry role."""
         if not self.authenticated:
             return None
         rank = self.rank_in(None)
@@ -123,8 +148,10 @@ class Access:
     """The dependency behind :func:`require`; returns the :class:`Principal`."""
 
     def __init__(self, role: str, scope: Scope) -> None:
-        if role not in _RANK:
-            raise InvalidValueError(f"unknown role {role!r}", hint=f"one of {', '.join(ROLES)}")
+        if role not in _RANK and role != ANYONE:
+            raise InvalidValueError(
+                f"unknown role {role!r}", hint=f"one of {', '.join(ROLES)}, {ANYONE}"
+            )
         self.role = role
         self.scope = scope
 
@@ -134,7 +161,15 @@ class Access:
             principal = Principal(request.headers.get("x-mltrail-user") or None)
         else:
             principal = await authenticate(request)
-            project = await self.scope(request)
+            request.state.principal = principal  # the audit log's actor, even if refused
+            if self.role == ANYONE:
+                return principal
+            try:
+                project = await self.scope(request)
+            except (NotFoundError, ValidationError):
+                # a missing (or malformed) id: only a global role may learn that (404)
+                project = None
+            request.state.project = project
             if not principal.allows(self.role, project):
                 where = f"project {project!r}" if project else "this server"
                 raise PermissionDenied(

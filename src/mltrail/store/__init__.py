@@ -108,7 +108,7 @@ def open_store(uri: str) -> Store:
         if uri.startswith(("http://", "https://")):
             from mltrail.store.http import HttpStore
 
-            store = HttpStore(uri)  # type: ignore[assignment]
+            store = HttpStore(uri)
         else:
             from mltrail.store.sql.store import SqlStore
 

@@ -110,7 +110,7 @@ class ArtifactStoreMixin:
         actor: str | None,
         reason: str | None,
     ) -> None:
-        if alias == "latest" or (alias.startswith("v") and alias[1:].isdigit()):
+        if alias == "latest" or (alias.startswith("v") and alias[1:].isdecimal()):
             raise InvalidValueError(
                 f"alias {alias!r} is reserved ('latest' moves by itself, vN names versions)"
             )

@@ -20,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 
 from mltrail.entities import Approval, ModelVersion, RegisteredModel, RegistryEvent
 from mltrail.errors import (
+    AlreadyExists,
     ApprovalNotFound,
     ConflictError,
     InvalidValueError,
@@ -248,7 +249,7 @@ class RegistryStoreMixin:
             if not isinstance(exc.__cause__, IntegrityError):
                 raise
             if not exist_ok:
-                raise ConflictError(
+                raise AlreadyExists(
                     f"a model named {name!r} is already registered",
                     hint="register a new version of it, or choose another name",
                 ) from None
@@ -456,7 +457,7 @@ class RegistryStoreMixin:
                     q.where(_V.stage == ref).order_by(_V.version.desc()).limit(1)
                 ).first()
             digits = ref[1:] if ref[:1] in "vV" else ref
-            if row is None and digits.isdigit():
+            if row is None and digits.isdecimal():
                 row = conn.execute(q.where(_V.version == int(digits))).first()
         if row is None:
             raise ModelNotFound(

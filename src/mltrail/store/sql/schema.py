@@ -31,6 +31,7 @@ REVISIONS = (
     "0004_search",
     "0005_search_perf",
     "0006_registry",
+    "0007_auth",
 )
 HEAD = REVISIONS[-1]
 
@@ -345,4 +346,59 @@ webhook_deliveries = Table(
     Column("delivered_at", Float),
     UniqueConstraint("webhook_id", "event_id", name="uq_webhook_deliveries_event"),
     Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),
+)
+
+# -- auth (server with --auth): users, roles per project, API tokens, audit log ---------
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(KEY_LEN), nullable=False, unique=True),
+    Column("created_by", String(KEY_LEN)),
+    Column("created_at", Float, nullable=False),
+    Column("disabled", Boolean, nullable=False),
+)
+
+# One role per (user, project); project "*" is every project.
+user_roles = Table(
+    "user_roles",
+    metadata,
+    Column("user_id", Integer, ForeignKey("users.id"), primary_key=True),
+    Column("project", String(KEY_LEN), primary_key=True),
+    Column("role", String(16), nullable=False),
+    Column("granted_by", String(KEY_LEN)),
+    Column("granted_at", Float, nullable=False),
+)
+
+# Only the SHA-256 of a token is stored; the token itself is shown once.
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("user_id", Integer, ForeignKey("users.id"), nullable=False),
+    Column("name", String(NAME_LEN), nullable=False),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("prefix", String(16), nullable=False),  # the first characters, to recognise it
+    Column("created_at", Float, nullable=False),
+    Column("last_used_at", Float),
+    Column("expires_at", Float),
+    Column("revoked_at", Float),
+    Index("ix_api_tokens_user", "user_id"),
+)
+
+# Append-only (triggers refuse UPDATE and DELETE): every API request that writes.
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", Float, nullable=False),
+    Column("actor", String(KEY_LEN)),
+    Column("method", String(8), nullable=False),
+    Column("path", Text, nullable=False),
+    Column("status", Integer, nullable=False),
+    Column("project", String(KEY_LEN)),
+    Column("request_id", String(64), nullable=False),
+    Index("ix_audit_log_at", "at"),
+    Index("ix_audit_log_actor", "actor", "id"),
 )

@@ -15,6 +15,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError, SQLAlch
 from mltrail.config import settings
 from mltrail.entities import MetricSummary, Project, RunRecord
 from mltrail.errors import (
+    AlreadyExists,
     ConfigConflictError,
     InvalidValueError,
     ProjectNotFound,
@@ -27,6 +28,7 @@ from mltrail.series import Series, merge_chunks
 from mltrail.store.encoding import encode_param
 from mltrail.store.sql import schema as s
 from mltrail.store.sql.artifacts import ArtifactStoreMixin
+from mltrail.store.sql.auth import AuthStoreMixin
 from mltrail.store.sql.chunks import MAX_CHUNK, OPEN_CHUNK, pack, unpack
 from mltrail.store.sql.engine import WRITE, ensure_schema, make_engine, redact
 from mltrail.store.sql.registry import RegistryStoreMixin
@@ -92,6 +94,9 @@ _DELETE_CHUNK = delete(s.metric_chunks).where(
     & (_C.seq == bindparam("b_seq"))
 )
 _INSERT_RUN = insert(s.runs)
+_SPOOL_AT = select(s.spool_commits.c.offset).where(
+    s.spool_commits.c.spool_id == bindparam("spool_id")
+)
 _INSERT_TAG = insert(s.tags)
 
 
@@ -100,7 +105,7 @@ def _chunks(seq: Sequence[str], n: int = _IN_BATCH) -> Iterator[Sequence[str]]:
         yield seq[i : i + n]
 
 
-class SqlStore(ArtifactStoreMixin, RegistryStoreMixin, WebhookStoreMixin):
+class SqlStore(ArtifactStoreMixin, RegistryStoreMixin, WebhookStoreMixin, AuthStoreMixin):
     """A :class:`mltrail.store.Store` on SQLite or PostgreSQL."""
 
     def __init__(self, uri: str) -> None:
@@ -211,6 +216,32 @@ class SqlStore(ArtifactStoreMixin, RegistryStoreMixin, WebhookStoreMixin):
             stmt = sqlite_insert(table)
         return stmt.on_conflict_do_nothing(index_elements=keys)
 
+    def get_project(self, name: str) -> Project:
+        """The project named ``name``; raises :class:`ProjectNotFound`."""
+        with self._read() as conn:
+            return self._project(conn, name, create=False)
+
+    def project_by_id(self, project_id: int) -> Project:
+        """The project with integer id ``project_id`` (MLflow's experiment id)."""
+        with self._read() as conn:
+            row = conn.execute(select(s.projects).where(s.projects.c.id == project_id)).first()
+        if row is None:
+            raise ProjectNotFound(f"no project with id {project_id}")
+        return Project(id=row.id, name=row.name, created_at=row.created_at)
+
+    def rename_project(self, name: str, new_name: str) -> Project:
+        """Give a project another name (its runs, artifacts and id stay)."""
+        with self._write() as conn:
+            proj = self._project(conn, name, create=False)
+            taken = conn.execute(select(s.projects.c.id).where(s.projects.c.name == new_name))
+            if taken.first() is not None:
+                raise AlreadyExists(
+                    f"a project named {new_name!r} already exists",
+                    hint="choose another name",
+                )
+            conn.execute(update(s.projects).where(s.projects.c.id == proj.id).values(name=new_name))
+        return Project(id=proj.id, name=new_name, created_at=proj.created_at)
+
     def list_projects(self) -> list[tuple[Project, int]]:
         q = (
             select(s.projects, func.count(s.runs.c.id).label("n"))
@@ -294,6 +325,19 @@ class SqlStore(ArtifactStoreMixin, RegistryStoreMixin, WebhookStoreMixin):
 
     def _exists(self, conn: Connection, run_id: str) -> bool:
         return conn.execute(select(s.runs.c.id).where(s.runs.c.id == run_id)).first() is not None
+
+    def run_project(self, run_id: str) -> str:
+        """The name of the project run ``run_id`` belongs to (the server's access checks)."""
+        q = (
+            select(s.projects.c.name)
+            .select_from(s.runs.join(s.projects, s.projects.c.id == s.runs.c.project_id))
+            .where(s.runs.c.id == run_id)
+        )
+        with self._read() as conn:
+            name = conn.execute(q).scalar()
+        if name is None:
+            raise RunNotFound(f"no run with id {run_id!r}")
+        return str(name)
 
     def get_run(self, run_id: str) -> RunRecord:
         with self._read() as conn:
@@ -436,6 +480,9 @@ class SqlStore(ArtifactStoreMixin, RegistryStoreMixin, WebhookStoreMixin):
             values["group_name"] = values.pop("group")
         if "metadata" in values:
             values["metadata_json"] = json.dumps(values.pop("metadata"), default=str)
+        if not values:  # nothing to change; the run must still exist
+            self.run_project(run_id)
+            return
         with self._write() as conn:
             n = conn.execute(update(s.runs).where(s.runs.c.id == run_id).values(**values)).rowcount
         if n == 0:
@@ -527,6 +574,8 @@ class SqlStore(ArtifactStoreMixin, RegistryStoreMixin, WebhookStoreMixin):
             return
         c = s.run_logs.c
         with self._write() as conn:
+            if not self._exists(conn, run_id):
+                raise RunNotFound(f"no run with id {run_id!r}")
             last = conn.execute(
                 select(func.coalesce(func.max(c.seq), 0)).where(c.run_id == run_id)
             ).scalar_one()
@@ -566,6 +615,11 @@ class SqlStore(ArtifactStoreMixin, RegistryStoreMixin, WebhookStoreMixin):
         """Append one batch of points in one transaction (with its spool offset)."""
         keys = [k for k, v in batch.items() if len(v)]
         with self._write() as conn:
+            if spool_id is not None and spool_offset is not None:
+                # a retried batch (its answer was lost on the way back) is applied once
+                done = conn.execute(_SPOOL_AT, {"spool_id": spool_id}).scalar()
+                if done is not None and done >= spool_offset:
+                    return
             tails = self._tails(conn, run_id, keys)
             summaries = self._summaries(conn, run_id, keys)
             new_chunks: list[dict[str, Any]] = []
