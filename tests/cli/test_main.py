@@ -57,9 +57,9 @@ def test_missing_things_exit_4_with_the_message_only(store_uri: str, run_main: R
     ("uri", "message", "hint"),
     [
         (
-            "http://example.com",
-            "error: remote tracking server URIs are not supported by this version",
-            "hint: use sqlite:///path or postgresql://user@host/db for now",
+            "http://",
+            "error: the server URI 'http://' names no host",
+            "hint: e.g. http://127.0.0.1:5000",
         ),
         (
             "sqlite:///:memory:",

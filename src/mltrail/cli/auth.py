@@ -37,6 +37,7 @@ tokens_app = typer.Typer(help="API tokens (shown once, stored hashed).", no_args
 
 StoreOpt = typer.Option(
     None,
+    "--tracking-uri",
     "--store",
     "-u",
     envvar="MLTRAIL_TRACKING_URI",
@@ -44,6 +45,7 @@ StoreOpt = typer.Option(
     "(sqlite:///path or postgresql://..., opened directly).",
 )
 ProjectOpt = typer.Option("*", "--project", "-p", help="Project the role applies to ('*': all).")
+NameArg = typer.Argument(..., help="User name.")
 DaysOpt = typer.Option(None, "--expires-days", min=0.001, help="Days until it expires.")
 
 
@@ -255,7 +257,10 @@ def logout(
 # -- users ---------------------------------------------------------------------------------
 
 
-def _print_user(user: dict[str, Any]) -> None:
+def _print_user(user: dict[str, Any], as_json: bool = False) -> None:
+    if as_json:
+        print_json(user)
+        return
     state = " (disabled)" if user.get("disabled") else ""
     console.print(f"[bold]{user['name']}[/]{state}: {_roles_text(user.get('roles') or {})}")
 
@@ -285,19 +290,23 @@ def users_add(
     role: str | None = typer.Option(None, "--role", "-r", help="reader|writer|maintainer|admin"),
     project: str = ProjectOpt,
     token: bool = typer.Option(True, "--token/--no-token", help="Also make a token (printed)."),
+    as_json: bool = JsonOpt,
     store: str | None = StoreOpt,
 ) -> None:
     """Add a user (with a role), and print a first API token for them."""
     with _admin(store) as admin:
         user = _plain(admin.add_user(name, {project: role} if role else {}))
-        _print_user(user)
-        if token:
-            secret, record = admin.new_token(name, "first", None)
-            _show_token(secret, _plain(record))
+        secret, record = admin.new_token(name, "first", None) if token else (None, None)
+    if as_json:
+        print_json({**user, "token": secret, "token_record": record and _plain(record)})
+        return
+    _print_user(user)
+    if secret is not None:
+        _show_token(secret, _plain(record))
 
 
 @users_app.command("show")
-def users_show(name: str, as_json: bool = JsonOpt, store: str | None = StoreOpt) -> None:
+def users_show(name: str = NameArg, as_json: bool = JsonOpt, store: str | None = StoreOpt) -> None:
     """One user and their roles."""
     with _admin(store) as admin:
         user = _plain(admin.user(name))
@@ -306,35 +315,45 @@ def users_show(name: str, as_json: bool = JsonOpt, store: str | None = StoreOpt)
 
 @users_app.command("grant")
 def users_grant(
-    name: str,
+    name: str = NameArg,
     role: str = typer.Argument(..., help="reader|writer|maintainer|admin"),
     project: str = ProjectOpt,
+    as_json: bool = JsonOpt,
     store: str | None = StoreOpt,
 ) -> None:
     """Give a user a role in a project ('*': every project), replacing the one it had."""
     with _admin(store) as admin:
-        _print_user(_plain(admin.grant(name, project, role)))
+        _print_user(_plain(admin.grant(name, project, role)), as_json)
 
 
 @users_app.command("revoke")
-def users_revoke(name: str, project: str = ProjectOpt, store: str | None = StoreOpt) -> None:
+def users_revoke(
+    name: str = NameArg,
+    project: str = ProjectOpt,
+    as_json: bool = JsonOpt,
+    store: str | None = StoreOpt,
+) -> None:
     """Take away a user's role in a project."""
     with _admin(store) as admin:
-        _print_user(_plain(admin.revoke(name, project)))
+        _print_user(_plain(admin.revoke(name, project)), as_json)
 
 
 @users_app.command("disable")
-def users_disable(name: str, store: str | None = StoreOpt) -> None:
+def users_disable(
+    name: str = NameArg, as_json: bool = JsonOpt, store: str | None = StoreOpt
+) -> None:
     """Disable a user: every token of theirs is refused (within seconds on every replica)."""
     with _admin(store) as admin:
-        _print_user(_plain(admin.disable(name, True)))
+        _print_user(_plain(admin.disable(name, True)), as_json)
 
 
 @users_app.command("enable")
-def users_enable(name: str, store: str | None = StoreOpt) -> None:
+def users_enable(
+    name: str = NameArg, as_json: bool = JsonOpt, store: str | None = StoreOpt
+) -> None:
     """Enable a disabled user again."""
     with _admin(store) as admin:
-        _print_user(_plain(admin.disable(name, False)))
+        _print_user(_plain(admin.disable(name, False)), as_json)
 
 
 # -- tokens --------------------------------------------------------------------------------
@@ -347,11 +366,15 @@ def tokens_create(
     user: str | None = typer.Option(
         None, "--user", help="Whose (an admin's choice; default: yours on a server)."
     ),
+    as_json: bool = JsonOpt,
     store: str | None = StoreOpt,
 ) -> None:
     """Make an API token and print it (once: it cannot be shown again)."""
     with _admin(store) as admin:
         secret, record = admin.new_token(user, name, expires_days)
+    if as_json:
+        print_json({"token": secret, "record": _plain(record)})
+        return
     _show_token(secret, _plain(record))
 
 
@@ -385,10 +408,17 @@ def tokens_ls(
 
 
 @tokens_app.command("revoke")
-def tokens_revoke(token_id: int, store: str | None = StoreOpt) -> None:
+def tokens_revoke(
+    token_id: int = typer.Argument(..., help="The token's number (see mltrail tokens ls)."),
+    as_json: bool = JsonOpt,
+    store: str | None = StoreOpt,
+) -> None:
     """Revoke a token (yours; an admin: anyone's). Refused everywhere within seconds."""
     with _admin(store) as admin:
         record = _plain(admin.revoke_token(token_id))
+    if as_json:
+        print_json(record)
+        return
     console.print(f"revoked token #{record['id']} {record['name']!r} of {record['user']}")
 
 
