@@ -21,7 +21,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO, NamedTuple, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, BinaryIO, NamedTuple, Protocol, runtime_checkable
 from urllib.parse import urlsplit
 from urllib.request import url2pathname
 
@@ -149,8 +149,11 @@ def open_object_store(
         return S3ObjectStore(bucket, prefix, endpoint_url=endpoint_url, **kwargs)
     if scheme in ("http", "https"):
         from mltrail.objects.http import HttpObjectStore
+        from mltrail.store import open_store
 
-        return HttpObjectStore(text)
+        # the server's metadata store shares its connection pool (closed by close_all)
+        server: Any = open_store(text.rstrip("/"))
+        return HttpObjectStore(text, transport=server.transport)
     raise ConfigurationError(
         f"unsupported object store URI {text!r} (scheme {scheme!r})",
         hint="use a directory path, file:///absolute/path or s3://bucket/prefix",

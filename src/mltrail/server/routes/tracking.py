@@ -183,7 +183,8 @@ def search_runs(
 ) -> list[dict[str, Any]]:
     """Runs matching ``query`` (the query language), sorted by ``order_by`` (repeatable,
     e.g. ``metrics.loss asc``), one page; ``limit`` is capped at the server's page size."""
-    limit = min(limit, _page_cap(request))
+    # one row over the page size: a client asks for it to learn whether a next page exists
+    limit = min(limit, _page_cap(request) + 1)
     runs = _store(request).search_runs(
         project, query or None, order_by=order_by or None, limit=limit, offset=offset
     )
