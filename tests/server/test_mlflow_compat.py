@@ -213,6 +213,13 @@ def test_mlflow_model_registry_is_ours(tracking: str, store_uri: str, tmp_path: 
     assert version.version == 1 and version.stage == "staging" and version.run_id == run_id
     assert version.artifact == f"{EXPERIMENT}/{MODEL}:v0"
     assert [e.action for e in ours.model_history(MODEL)].count("stage.changed") == 1
+    # a team that does not keep our metadata loosens the policy's schema; then MLflow's
+    # client moves versions to production as with MLflow's own registry
+    ours.set_registry_policy({"metadata_schema": {"type": "object"}}, reason="mlflow users")
+    client.transition_model_version_stage(MODEL, "1", "Production")
+    assert ours.get_model_version(f"{MODEL}@production").version == 1
+    latest = client.get_latest_versions(MODEL, stages=["Production"])
+    assert [v.version for v in latest] == ["1"]
 
 
 def test_mlflow_errors_are_mlflows(tracking: str) -> None:
