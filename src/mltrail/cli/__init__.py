@@ -7,6 +7,7 @@ import typer
 from mltrail._version import __version__
 from mltrail.cli import artifacts, gc, lineage, models, projects, runs, server, sync
 from mltrail.cli import auth as auth_cli
+from mltrail.cli import pipelines as pipelines_cli
 from mltrail.cli._common import run_app
 
 __all__ = ["app", "main"]
@@ -32,6 +33,7 @@ app.command("logout")(auth_cli.logout)
 app.add_typer(auth_cli.users_app, name="users")
 app.add_typer(auth_cli.tokens_app, name="tokens")
 app.command("audit")(auth_cli.audit)
+pipelines_cli.register(app)
 
 
 def _version(value: bool) -> None:
