@@ -7,6 +7,7 @@ import typer
 from mltrail._version import __version__
 from mltrail.cli import artifacts, gc, lineage, models, projects, runs, server, sync
 from mltrail.cli import auth as auth_cli
+from mltrail.cli import data as data_cli
 from mltrail.cli import pipelines as pipelines_cli
 from mltrail.cli._common import run_app
 
@@ -33,6 +34,7 @@ app.command("logout")(auth_cli.logout)
 app.add_typer(auth_cli.users_app, name="users")
 app.add_typer(auth_cli.tokens_app, name="tokens")
 app.command("audit")(auth_cli.audit)
+app.add_typer(data_cli.app, name="data")
 pipelines_cli.register(app)
 
 

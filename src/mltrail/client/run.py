@@ -334,14 +334,27 @@ class Run:
 
         Returns the hash (a directory's is the hash of its sorted ``path oid size``
         listing). Stored in the run's metadata under ``inputs``.
+
+        If ``PATH.mltrail`` (a ``mltrail data add`` pointer) exists, the files are not
+        hashed: the pointer's hash is used and its dataset artifact version is recorded
+        as an input of the run, so ``mltrail lineage`` shows data -> run.
         """
         self._check_open()
         from mltrail.objects.hashing import hash_bytes, hash_file
 
         p = Path(path)
-        if not p.exists():
+        found = None
+        if not getattr(self._store, "offline", False):
+            from mltrail.data.versions import record_input
+
+            found = record_input(self._store, self.id, self.project, p)
+        if found is not None:  # a data pointer: its hash, and data -> run lineage
+            pointer = found[0]
+            p = p.with_name(p.name.removesuffix(".mltrail"))
+            digest, size, files = pointer.hash, pointer.size, pointer.files
+        elif not p.exists():
             raise InvalidValueError(f"dataset path {str(p)!r} does not exist")
-        if p.is_dir():
+        elif p.is_dir():
             lines = []
             size = 0
             for f in sorted(x for x in p.rglob("*") if x.is_file()):
