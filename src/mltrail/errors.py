@@ -14,6 +14,7 @@ boundary where they happen and chained with ``from exc``::
     │   ├── ConfigConflictError            changing an already-logged param
     │   ├── InvalidArtifactPath            absolute, '..', NUL, escaping symlink
     │   ├── QuerySyntaxError               search expression does not parse
+    │   ├── PipelineError                  pipeline file unusable: bad field, cycle, missing dep
     │   ├── MetadataValidationError        model version metadata fails the registry schema
     │   └── InputValidationError           a payload does not match a model's signature
     ├── NotFoundError (KeyError)
@@ -39,7 +40,8 @@ boundary where they happen and chained with ``from exc``::
     ├── ObjectStoreError                   the blob store failed
     │   ├── ObjectCorrupted                content does not match its hash
     │   └── SignatureInvalid               a model's Ed25519 signature does not verify
-    └── SpoolError                         local spool file unreadable
+    ├── SpoolError                         local spool file unreadable
+    └── StageFailed                        a pipeline stage's command failed (its exit code)
 """
 
 from __future__ import annotations
@@ -65,6 +67,7 @@ __all__ = [
     "ObjectNotFound",
     "ObjectStoreError",
     "PermissionDenied",
+    "PipelineError",
     "ProjectNotFound",
     "QuerySyntaxError",
     "RequestTooLarge",
@@ -75,6 +78,7 @@ __all__ = [
     "SchemaVersionError",
     "SignatureInvalid",
     "SpoolError",
+    "StageFailed",
     "StoreError",
     "StoreUnavailable",
     "TransitionNotAllowed",
@@ -167,6 +171,12 @@ class QuerySyntaxError(ValidationError):
         self.position = position
         caret = " " * position + "^"
         super().__init__(f"{reason} at position {position}\n  {query}\n  {caret}")
+
+
+class PipelineError(ValidationError):
+    """The pipeline file is unusable: bad field, cycle, missing dep, shared output."""
+
+    code = "pipeline_error"
 
 
 class MetadataValidationError(ValidationError):
@@ -313,6 +323,19 @@ class SignatureInvalid(ObjectStoreError):
 class SpoolError(MltrailError):
     exit_code = 8
     code = "spool_error"
+
+
+class StageFailed(MltrailError):
+    """A pipeline stage's command exited non-zero (or did not write its outputs); the
+    CLI ends with the stage's own exit code."""
+
+    code = "stage_failed"
+
+    def __init__(self, stage: str, message: str, returncode: int) -> None:
+        super().__init__(message, hint="fix it and run `mltrail repro` again")
+        self.stage = stage
+        self.returncode = returncode
+        self.exit_code = returncode if 0 < returncode < 256 else 1
 
 
 def _subclasses(cls: type[MltrailError]) -> list[type[MltrailError]]:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mltrail.errors import MltrailError
+from mltrail.errors import StageFailed
 from mltrail.objects.hashing import hash_bytes, hash_file
 from mltrail.pipelines.dag import Dag, build_dag, select, topo_order
 from mltrail.pipelines.spec import Pipeline, PipelineError, Stage
@@ -26,18 +26,6 @@ __all__ = ["ReproResult", "StageFailed", "hash_path", "plan", "read_lock", "repr
 
 LOCK_SCHEMA = "1"
 _MISSING = object()
-
-
-class StageFailed(MltrailError):
-    """A stage's command exited non-zero (or did not write its outputs)."""
-
-    code = "stage_failed"
-
-    def __init__(self, stage: str, message: str, returncode: int) -> None:
-        super().__init__(message, hint="fix it and run `mltrail repro` again")
-        self.stage = stage
-        self.returncode = returncode
-        self.exit_code = returncode if 0 < returncode < 256 else 1
 
 
 @dataclass

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mltrail.errors import ValidationError
+from mltrail.errors import PipelineError
 
 __all__ = [
     "PIPELINE_FILES",
@@ -42,10 +42,6 @@ _STAGE_KEYS = {
 }
 #: Top-level keys of a dvc.yaml that mltrail reads past (only ``stages`` matters here).
 _TOP_KEYS = {"stages", "vars", "params", "metrics", "plots", "artifacts", "datasets"}
-
-
-class PipelineError(ValidationError):
-    """The pipeline file is unusable: bad field, cycle, missing dep, shared output."""
 
 
 @dataclass(frozen=True)
