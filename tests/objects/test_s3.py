@@ -109,7 +109,6 @@ def test_keys_are_prefix_fanout(make_s3_store: MakeStore) -> None:
     assert _keys(store) == [store.key_of(oid)]
 
 
-@pytest.mark.skipif(not Path("/proc/self/io").exists(), reason="needs Linux /proc")
 def test_big_file_is_read_once_multipart_and_parallel(
     make_s3_store: MakeStore, tmp_path: Path
 ) -> None:
