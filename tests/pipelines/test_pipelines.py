@@ -95,7 +95,15 @@ def test_first_repro_runs_all_then_none(project: Path) -> None:
     train = next(r for r in runs if r.name == "train")
     assert train.job_type == "pipeline-stage"
     assert train.config == {"train.lr": 0.1, "epochs": 3}
-    assert [i["name"] for i in train.metadata["inputs"]] == ["data/processed"]
+    # lineage: prepare's run -> its out (an artifact) -> train's run -> model.bin
+    up = Client().lineage(train.id, "up", depth=2)
+    assert [c.id for c in up.children] == ["prepare.data-processed:v0"]
+    assert [c.id for c in up.children[0].children] == [
+        next(r.id for r in runs if r.name == "prepare")
+    ]
+    prepare = next(r for r in runs if r.name == "prepare")
+    assert [i["name"] for i in prepare.metadata["inputs"]] == ["data/raw"]  # a raw dep
+    assert lock["stages"]["prepare"]["outs"][0]["artifact"] == "prepare.data-processed:v0"
     model = Client().get_artifact("train.model.bin")
     assert model.run_id == train.id and model.type == "pipeline-output"
     assert Client().get_artifact("prepare.data-processed").file_count == 1
@@ -127,8 +135,17 @@ def test_changed_cmd_and_missing_out_rerun(project: Path) -> None:
     ran(project)
     (project / "report.txt").unlink()
     assert plan(load_pipeline(project)).reasons == {"report": ["out report.txt missing"]}
-    repro(load_pipeline(project))
+    assert list(repro(load_pipeline(project)).restored) == ["report"]  # from the run cache
+    assert ran(project) == [] and (project / "report.txt").exists()
+    (project / "report.txt").unlink()
+    repro(load_pipeline(project), run_cache=False)
     assert ran(project) == ["report"]
+
+    spec = yaml.safe_load((project / "mltrail.yaml").read_text())
+    spec["stages"]["report"]["cmd"] += " && true"
+    (project / "mltrail.yaml").write_text(yaml.safe_dump(spec))
+    result = repro(load_pipeline(project))
+    assert ran(project) == ["report"] and result.reasons == {"report": ["cmd changed"]}
 
 
 def test_dry_runs_nothing_and_says_why(project: Path) -> None:
@@ -309,3 +326,59 @@ def test_dag_formats_show_the_edges(project: Path, fmt: str, expected: list[str]
     assert result.exit_code == 0, result.output
     for text in expected:
         assert text in result.stdout
+
+
+def test_run_cache_restores_outputs_seen_before(project: Path) -> None:
+    """lr 0.1 -> 0.2 -> 0.1: the third repro restores train's outs instead of running."""
+    repro(load_pipeline(project))
+    first = (project / "model.bin").read_bytes()
+    ran(project)
+    params = project / "params.yaml"
+    params.write_text(params.read_text().replace("lr: 0.1", "lr: 0.2"))
+    (project / "data/raw/a.txt").write_text("changed\n")
+    repro(load_pipeline(project))
+    assert ran(project) == ["prepare", "train", "report"]
+    assert (project / "model.bin").read_bytes() != first
+
+    params.write_text(params.read_text().replace("lr: 0.2", "lr: 0.1"))
+    (project / "data/raw/a.txt").write_text("1\n")
+    cli = CliRunner().invoke(app, ["repro", "--file", str(project)])
+    assert cli.exit_code == 0, cli.output
+    assert "Stage prepare: dep data/raw changed; outputs restored from run" in cli.stdout
+    assert "Ran 0 stage(s): -; restored 3 from the run cache" in cli.stdout
+    assert ran(project) == []  # no command ran: prepare, train and report came back
+    assert (project / "model.bin").read_bytes() == first
+    assert (project / "data/processed/all").read_text() == "1\n2\n"
+    assert repro(load_pipeline(project)).ran == []  # the lock now matches the workspace
+    assert len(Client().search_runs("default")) == 6  # restoring records no new run
+
+
+def test_run_cache_is_skipped_when_asked_or_objects_are_gone(project: Path) -> None:
+    repro(load_pipeline(project))
+    ran(project)
+    (project / "model.bin").unlink()
+    result = repro(load_pipeline(project), "train", run_cache=False)
+    assert ran(project) == ["train"] and result.restored == {}
+
+    # A restored output must be whole: with its object gone, the stage runs instead.
+    (project / "model.bin").unlink()
+    objects = Path.cwd() / ".mltrail" / "objects"
+    for f in objects.rglob("*"):
+        if f.is_file() and f.read_bytes() == b"1\n2\n":
+            f.unlink()
+    result = repro(load_pipeline(project), "train")
+    assert ran(project) == ["train"] and result.restored == {}
+    assert (project / "model.bin").read_text() == "1\n2\n"
+
+
+def test_restored_output_is_a_copy_not_the_stored_object(project: Path) -> None:
+    """Writing to a restored out must not change the object store's copy."""
+    repro(load_pipeline(project))
+    ran(project)
+    (project / "model.bin").unlink()
+    assert repro(load_pipeline(project), "train").restored
+    with open(project / "model.bin", "w") as fh:  # a later command rewrites it in place
+        fh.write("overwritten")
+    (project / "model.bin").unlink()
+    assert repro(load_pipeline(project), "train").restored
+    assert (project / "model.bin").read_text() == "1\n2\n"

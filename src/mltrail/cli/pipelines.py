@@ -35,13 +35,19 @@ def repro(
         "--artifacts/--no-artifacts",
         help="Log each executed stage's outs as artifacts of its run.",
     ),
+    run_cache: bool = typer.Option(
+        True,
+        "--run-cache/--no-run-cache",
+        help="Restore a stage's outs from an earlier run with the same inputs, if any.",
+    ),
     file: Path | None = FileOpt,
     as_json: bool = JsonOpt,
     uri: str = UriOpt,
 ) -> None:
     """Re-run the pipeline stages whose cmd, deps, params or outs changed.
 
-    Compares each stage with mltrail.lock, runs what changed in dependency order, records
+    Compares each stage with mltrail.lock, runs what changed in dependency order (or
+    restores its outs from the run cache when these exact inputs ran before), records
     each executed stage as a run, and updates the lock. A failing stage stops the stages
     after it and ends with its exit code.
     """
@@ -50,7 +56,7 @@ def repro(
 
     pipeline = load_pipeline(file)
     if dry:
-        result = plan(pipeline, stage, force=force)
+        result = plan(pipeline, stage, force=force, uri=uri)
         if as_json:
             print_json({"dry": True, "would_run": result.reasons, "up_to_date": result.skipped})
             return
@@ -66,6 +72,8 @@ def repro(
         out = err_console if as_json else console
         if event == "run":
             out.print(Text(f"Running stage {name}: {'; '.join(reasons)}", style="bold"))
+        elif event == "restored":
+            out.print(Text(f"Stage {name}: {'; '.join(reasons)}", style="bold"))
         elif event == "skip":
             out.print(Text(f"Stage {name} is up to date"))
         elif event == "failed" and reasons:
@@ -79,15 +87,28 @@ def repro(
         project=project,
         uri=uri,
         log_outputs=artifacts,
+        run_cache=run_cache,
         stdout=2 if as_json else None,
         on_event=show,
     )
     if as_json:
-        print_json({"ran": done.reasons, "up_to_date": done.skipped, "runs": done.run_ids})
+        print_json(
+            {
+                "ran": done.reasons,
+                "up_to_date": done.skipped,
+                "runs": done.run_ids,
+                "restored": done.restored,
+            }
+        )
     elif not done.ran:
         console.print("Nothing to run: the pipeline is up to date.")
     else:
-        console.print(Text(f"Ran {len(done.ran)} stage(s): {', '.join(done.ran)}"))
+        executed = [n for n in done.ran if n not in done.restored]
+        line = f"Ran {len(executed)} stage(s): {', '.join(executed) or '-'}"
+        if done.restored:
+            line += f"; restored {len(done.restored)} from the run cache: "
+            line += ", ".join(done.restored)
+        console.print(Text(line))
 
 
 def dag(

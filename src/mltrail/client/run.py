@@ -465,6 +465,22 @@ class Run:
         store.add_run_input(self.id, version.project, version.name, version.version)
         return path
 
+    def add_input(self, spec: str) -> ArtifactVersion:
+        """Record ``name[:vN|:alias]`` as an input of this run without downloading it.
+
+        For lineage when the files are already at hand (a pipeline stage reading what
+        an earlier stage wrote). Returns the version recorded.
+        """
+        from mltrail.artifacts.names import parse_spec, split_project
+
+        self._check_open()
+        project, rest = split_project(spec)
+        name, ref = parse_spec(rest)
+        store: Any = self._store
+        version: ArtifactVersion = store.get_artifact_version(project or self.project, name, ref)
+        store.add_run_input(self.id, version.project, version.name, version.version)
+        return version
+
     def _check_open(self) -> None:
         if self._closed:
             raise RunFinishedError(f"run {self.id} is finished; it can no longer change")

@@ -45,8 +45,10 @@ __all__ = [
     "checkout",
     "diff_revisions",
     "load_manifest",
+    "require_objects",
     "status",
     "workspace_manifest",
+    "write_files",
 ]
 
 #: Threads hashing workspace files and writing checked-out files.
@@ -234,7 +236,7 @@ def checkout(
             target.unlink()
         wanted = {e.path for e in manifest}
     todo = [e for e in manifest if e.path in wanted]
-    _require_objects(objects, todo, str(pfile))
+    require_objects(objects, todo, str(pfile))
     if pointer.type == "directory":
         target.mkdir(parents=True, exist_ok=True)
         root = target
@@ -242,11 +244,12 @@ def checkout(
             _remove_extra(target, before.added)
     else:
         root = target.parent
-    _write(objects, todo, root, mode)
+    write_files(objects, todo, root, mode)
     return before
 
 
-def _require_objects(objects: ObjectStore, entries: list[ManifestEntry], where: str) -> None:
+def require_objects(objects: ObjectStore, entries: list[ManifestEntry], where: str) -> None:
+    """Raise ``ObjectNotFound`` naming the entries whose objects the store lacks."""
     present = objects.exists_many({e.oid for e in entries})
     missing = [e for e in entries if e.oid not in present]
     if missing:
@@ -272,7 +275,14 @@ def _remove_extra(target: Path, extra: list[str]) -> None:
             folder = folder.parent
 
 
-def _write(objects: ObjectStore, entries: list[ManifestEntry], root: Path, mode: str) -> None:
+def write_files(
+    objects: ObjectStore, entries: list[ManifestEntry], root: Path, mode: str = "auto"
+) -> None:
+    """Write manifest entries under ``root`` from the store, verified, ``WORKERS`` at a time.
+
+    ``auto`` reflinks local objects, else copies: the files stay writable and a write
+    to them never reaches the store.
+    """
     from mltrail.artifacts.ops import _safe_target
     from mltrail.errors import ObjectCorrupted, ObjectStoreError
     from mltrail.objects.checkout import link_or_copy
