@@ -291,8 +291,54 @@ def remote_list(as_json: bool = JsonOpt, uri: str = UriOpt) -> None:
         console.print(Text(f"{'*' if name == chosen else ' '} {name}  {url}"), soft_wrap=True)
 
 
+class _Bar:
+    """A Rich progress bar (bytes) on stderr for one pointer's transfer."""
+
+    def __init__(self, label: str) -> None:
+        from rich.progress import (
+            BarColumn,
+            DownloadColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+            TransferSpeedColumn,
+        )
+
+        columns = (
+            TextColumn("{task.description}"),
+            BarColumn(),
+            DownloadColumn(),
+            TransferSpeedColumn(),
+            TimeRemainingColumn(),
+        )
+        self._progress = Progress(*columns, console=err_console, transient=True)
+        self._label = label
+        self._task: Any = None
+
+    def __enter__(self) -> _Bar:
+        self._progress.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._progress.__exit__(None, None, None)
+
+    def start(self, objects: int, nbytes: int) -> None:
+        self._task = self._progress.add_task(f"{self._label} ({objects} objects)", total=nbytes)
+
+    def advance(self, nbytes: int) -> None:
+        if self._task is not None:
+            self._progress.advance(self._task, nbytes)
+
+
 def _transfer(
-    uri: str | None, remote: str | None, paths: list[str] | None, verb: str, as_json: bool
+    uri: str | None,
+    remote: str | None,
+    paths: list[str] | None,
+    verb: str,
+    as_json: bool,
+    *,
+    jobs: int,
+    verify: bool = False,
 ) -> None:
     """Push or fetch every pointer; ``pull`` also checks out."""
     from mltrail.config import local_dir, resolve_uri
@@ -306,10 +352,12 @@ def _transfer(
     index = rem.RemoteIndex(local_dir(resolve_uri(uri)), url)
     out = []
     for p in _pointers(paths):
-        if verb == "push":
-            t = rem.push(objects, other, index, p)
-        else:
-            t = rem.fetch(objects, other, index, p)
+        with _Bar(f"{verb} {p}") as bar:
+            if verb == "push":
+                t = rem.push(objects, other, index, p, jobs=jobs, verify=verify, progress=bar)
+            else:
+                t = rem.fetch(objects, other, index, p, jobs=jobs, progress=bar)
+        if verb != "push":
             record_version(_tracking(uri), p, read_pointer(p))  # so gc keeps what came
         row = t.as_dict()
         if verb == "pull":
@@ -324,37 +372,49 @@ def _transfer(
         console.print(Text(msg), soft_wrap=True)
 
 
+JobsOpt = typer.Option(8, "--jobs", "-j", min=1, help="Objects transferred at once.")
+
+
 @app.command("push")
 def push(
     paths: list[str] | None = PathsArg,
     remote: str | None = RemoteOpt,
+    jobs: int = JobsOpt,
+    verify: bool = typer.Option(
+        False,
+        "--verify",
+        help="Ask the remote about every object instead of trusting the local index.",
+    ),
     as_json: bool = JsonOpt,
     uri: str = UriOpt,
 ) -> None:
     """Copy the pointers' objects the remote lacks to it (the manifest last).
 
-    A local index of what the remote holds makes pushing unchanged data again free.
+    A local index of what the remote holds makes pushing unchanged data again free;
+    an interrupted push resumes where it stopped.
     """
-    _transfer(uri, remote, paths, "push", as_json)
+    _transfer(uri, remote, paths, "push", as_json, jobs=jobs, verify=verify)
 
 
 @app.command("fetch")
 def fetch(
     paths: list[str] | None = PathsArg,
     remote: str | None = RemoteOpt,
+    jobs: int = JobsOpt,
     as_json: bool = JsonOpt,
     uri: str = UriOpt,
 ) -> None:
     """Copy the pointers' objects this store lacks from the remote (no checkout)."""
-    _transfer(uri, remote, paths, "fetch", as_json)
+    _transfer(uri, remote, paths, "fetch", as_json, jobs=jobs)
 
 
 @app.command("pull")
 def pull(
     paths: list[str] | None = PathsArg,
     remote: str | None = RemoteOpt,
+    jobs: int = JobsOpt,
     as_json: bool = JsonOpt,
     uri: str = UriOpt,
 ) -> None:
     """Fetch the pointers' missing objects, then make the data match (data checkout)."""
-    _transfer(uri, remote, paths, "pull", as_json)
+    _transfer(uri, remote, paths, "pull", as_json, jobs=jobs)

@@ -7,9 +7,15 @@ them)::
     remotes:
       origin: s3://bucket/data      # or a folder; relative paths are from the toplevel
 
-Only missing objects move (``exists_many`` on the other side). A local index (one
+Only missing objects move (``exists_many`` on the other side), ``jobs`` at a time, the
+manifest last (a remote never holds a manifest without its files). A local index (one
 object id a line, per remote URL, beside the tracking store) remembers what a remote
-holds, so pushing unchanged data again makes no remote call per object.
+holds, so pushing unchanged data again makes no remote call per object; ``verify``
+asks the remote about every object instead (after a ``gc`` there, say).
+
+An interrupted transfer resumes where it stopped: each object lands whole or not at all
+(atomic rename locally, a single PUT or a completed multipart upload on S3), objects
+sent are added to the index as they complete, and the next run skips them.
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from mltrail.data.pointer import Pointer, pointer_path, read_pointer
 from mltrail.errors import ConfigurationError, InvalidValueError
@@ -30,6 +36,7 @@ __all__ = [
     "CONFIG_FILE",
     "RemoteIndex",
     "Transfer",
+    "TransferProgress",
     "add_remote",
     "fetch",
     "list_remotes",
@@ -38,7 +45,17 @@ __all__ = [
 ]
 
 CONFIG_FILE = ".mltrail-remotes.yaml"
-WORKERS = 4
+#: Objects in flight at once (network round trips overlap; hashing releases the GIL).
+WORKERS = 8
+_INDEX_BATCH = 1000  # objects sent between two appends to the index
+
+
+class TransferProgress(Protocol):
+    """What a progress display gets: the objects and bytes to move, then each object."""
+
+    def start(self, objects: int, nbytes: int) -> None: ...
+
+    def advance(self, nbytes: int) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,8 +172,19 @@ class RemoteIndex:
         self.known.update(new)
 
 
-def _copy(src: ObjectStore, dst: ObjectStore, oids: list[str]) -> int:
-    """Copy objects from ``src`` to ``dst`` (via a temporary file unless local); bytes."""
+def _copy(
+    src: ObjectStore,
+    dst: ObjectStore,
+    oids: list[str],
+    *,
+    jobs: int = WORKERS,
+    index: RemoteIndex | None = None,
+    progress: TransferProgress | None = None,
+) -> int:
+    """Copy objects from ``src`` to ``dst`` (via a temporary file unless local); bytes.
+
+    With ``index``, objects are recorded there as they arrive, in batches.
+    """
     local = getattr(src, "path_of", None)
 
     def one(oid: str) -> int:
@@ -169,10 +197,23 @@ def _copy(src: ObjectStore, dst: ObjectStore, oids: list[str]) -> int:
                 info = dst.put_file(path)
         if info.oid != oid:
             raise InvalidValueError(f"object {oid} arrived as {info.oid}: the source is damaged")
+        if progress is not None:
+            progress.advance(info.size)
         return info.size
 
-    with ThreadPoolExecutor(max_workers=WORKERS) as pool:
-        return sum(pool.map(one, oids))
+    total, done = 0, []
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        try:
+            for oid, size in zip(oids, pool.map(one, oids), strict=True):
+                total += size
+                done.append(oid)
+                if index is not None and len(done) >= _INDEX_BATCH:
+                    index.add(done)
+                    done = []
+        finally:  # what arrived before a failure (or Ctrl-C) is not sent again
+            if index is not None:
+                index.add(done)
+    return total
 
 
 def _resolve(path: str | os.PathLike[str]) -> tuple[Path, Pointer]:
@@ -181,20 +222,33 @@ def _resolve(path: str | os.PathLike[str]) -> tuple[Path, Pointer]:
 
 
 def push(
-    objects: ObjectStore, remote: ObjectStore, index: RemoteIndex, path: str | os.PathLike[str]
+    objects: ObjectStore,
+    remote: ObjectStore,
+    index: RemoteIndex,
+    path: str | os.PathLike[str],
+    *,
+    jobs: int = WORKERS,
+    verify: bool = False,
+    progress: TransferProgress | None = None,
 ) -> Transfer:
-    """Copy the objects of a pointer the remote lacks; the manifest last."""
+    """Copy the objects of a pointer the remote lacks; the manifest last.
+
+    Objects the index lists are not asked about unless ``verify``.
+    """
     from mltrail.data.ops import load_manifest
 
     pfile, pointer = _resolve(path)
     entries = load_manifest(objects, pointer, str(pfile))
-    files = sorted({e.oid for e in entries if e.ref is None})
-    todo = [o for o in files if o not in index.known]
+    sizes = {e.oid: e.size for e in entries if e.ref is None}
+    files = sorted(sizes)
+    todo = files if verify else [o for o in files if o not in index.known]
     missing = sorted(set(todo) - remote.exists_many(todo)) if todo else []
-    sent = _copy(objects, remote, missing)
+    if progress is not None:
+        progress.start(len(missing), sum(sizes[o] for o in missing))
+    sent = _copy(objects, remote, missing, jobs=jobs, index=index, progress=progress)
     index.add(todo)
     checked = len(todo)
-    if pointer.hash not in index.known:
+    if verify or pointer.hash not in index.known:
         checked += 1
         if not remote.exists(pointer.hash):
             sent += _copy(objects, remote, [pointer.hash])
@@ -204,7 +258,13 @@ def push(
 
 
 def fetch(
-    objects: ObjectStore, remote: ObjectStore, index: RemoteIndex, path: str | os.PathLike[str]
+    objects: ObjectStore,
+    remote: ObjectStore,
+    index: RemoteIndex,
+    path: str | os.PathLike[str],
+    *,
+    jobs: int = WORKERS,
+    progress: TransferProgress | None = None,
 ) -> Transfer:
     """Copy the objects of a pointer this store lacks from the remote."""
     from mltrail.artifacts.ops import read_manifest
@@ -220,8 +280,11 @@ def fetch(
             )
         sent += _copy(remote, objects, [pointer.hash])
         got += 1
-    files = sorted({e.oid for e in read_manifest(objects, pointer.hash) if e.ref is None})
+    sizes = {e.oid: e.size for e in read_manifest(objects, pointer.hash) if e.ref is None}
+    files = sorted(sizes)
     missing = sorted(set(files) - objects.exists_many(files))
-    sent += _copy(remote, objects, missing)
+    if progress is not None:
+        progress.start(len(missing), sum(sizes[o] for o in missing))
+    sent += _copy(remote, objects, missing, jobs=jobs, progress=progress)
     index.add([*missing, pointer.hash] if got else missing)
     return Transfer(str(pfile), len(files) + 1, len(missing), got + len(missing), sent)
