@@ -155,22 +155,22 @@ def workspace_manifest(target: Path, *, hash_cache: Path | None = None) -> list[
     stats = {real: os.stat(real) for _, _, real in files}
     known = cache.get_many(stats) if cache is not None else {}
 
-    def one(item: tuple[str, str, str]) -> ManifestEntry:
-        rel, full, real = item
-        oid = known.get(real)
-        if oid is None:
-            from mltrail.objects.hashing import hash_file
+    def one(item: tuple[str, str, str]) -> str:
+        from mltrail.objects.hashing import hash_file
 
-            oid, _ = hash_file(full)
-            if cache is not None and HashCache.key(os.stat(real)) == HashCache.key(stats[real]):
-                cache.put(real, stats[real], oid)
-        return ManifestEntry(rel, oid, stats[real].st_size)
+        full, real = item[1], item[2]
+        oid, _ = hash_file(full)
+        if cache is not None and HashCache.key(os.stat(real)) == HashCache.key(stats[real]):
+            cache.put(real, stats[real], oid)
+        return oid
 
-    with ThreadPoolExecutor(max_workers=WORKERS) as pool:
-        entries = list(pool.map(one, files))
+    todo = [item for item in files if item[2] not in known]  # only these are read
+    if todo:
+        with ThreadPoolExecutor(max_workers=WORKERS) as pool:
+            known.update(zip((t[2] for t in todo), pool.map(one, todo), strict=True))
     if cache is not None:
         cache.flush()
-    return entries
+    return [ManifestEntry(rel, known[real], stats[real].st_size) for rel, _, real in files]
 
 
 def _compare(

@@ -3,11 +3,24 @@
 >>> s = parse_stage("train", {"cmd": "python t.py", "deps": ["data/"], "params": ["lr"]})
 >>> s.deps, s.params
 (('data',), (('params.yaml', 'lr'),))
+
+DVC's templating works too: ``${key.sub}`` (or ``${list[0]}``) in any string takes its
+value from the file's ``vars`` (mappings, or files such as ``config.yaml`` or
+``config.yaml:key1,key2``) and from ``params.yaml``, which is always read; a key taken
+from ``params.yaml`` becomes a param of the stage, so changing it re-runs the stage.
+A string that is exactly ``${key}`` keeps the value's type. ``foreach`` (a list, a
+mapping, or ``${key}`` naming one) with ``do`` makes one stage per item, named
+``stage@item`` (``stage@key`` for a mapping, ``stage@0`` for a list of mappings), with
+``${item}`` and ``${key}``; ``matrix`` (name -> list) makes one stage per combination,
+named ``stage@a-b``, with ``${item.name}``.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import itertools
 import posixpath
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,6 +52,7 @@ _STAGE_KEYS = {
     "meta",
     "always_changed",
     "frozen",
+    "vars",
 }
 #: Top-level keys of a dvc.yaml that mltrail reads past (only ``stages`` matters here).
 _TOP_KEYS = {"stages", "vars", "params", "metrics", "plots", "artifacts", "datasets"}
@@ -160,6 +174,151 @@ def parse_stage(name: str, body: Any) -> Stage:
     )
 
 
+_REF = re.compile(r"(?<!\\)\$\{\s*([^{}\s]+)\s*\}")
+_MISSING = object()
+
+
+class _Context:
+    """Values ``${...}`` can name, and which of them came from ``params.yaml``."""
+
+    def __init__(self, root: Path, data: dict[str, Any]) -> None:
+        self.root = root
+        self.params: dict[str, Any] = {}
+        defaults = root / DEFAULT_PARAMS
+        if defaults.is_file():
+            self.params = _load_vars_file(defaults, f"{DEFAULT_PARAMS}")
+        self.values: dict[str, Any] = dict(self.params)
+        self.used: set[str] = set()  # params.yaml keys the stage being read used
+        self.extend(data.get("vars"), "vars")
+
+    def extend(self, spec: Any, where: str) -> None:
+        if spec is None:
+            return
+        if not isinstance(spec, list):
+            raise PipelineError(f"{where}: expected a list of mappings or file names")
+        for item in spec:
+            if isinstance(item, dict):
+                self.values.update(item)
+            elif isinstance(item, str) and item:
+                file, _, keys = item.partition(":")
+                loaded = _load_vars_file(self.root / _norm(file, where), where)
+                if keys:
+                    wanted = [k.strip() for k in keys.split(",") if k.strip()]
+                    missing = [k for k in wanted if k not in loaded]
+                    if missing:
+                        raise PipelineError(f"{where}: {file} has no key(s) {missing}")
+                    loaded = {k: loaded[k] for k in wanted}
+                self.values.update(loaded)
+            else:
+                raise PipelineError(f"{where}: bad vars entry {item!r}")
+
+    def child(self, extra: dict[str, Any]) -> _Context:
+        new = _Context.__new__(_Context)
+        new.root, new.params, new.used = self.root, self.params, set()
+        new.values = {**self.values, **extra}
+        return new
+
+    def lookup(self, expr: str, where: str) -> Any:
+        value: Any = self.values
+        parts = [p for p in re.split(r"\.|\[(\d+)\]", expr) if p]
+        for part in parts:
+            if isinstance(value, dict) and part in value:
+                value = value[part]
+            elif isinstance(value, list) and part.isdecimal() and int(part) < len(value):
+                value = value[int(part)]
+            else:
+                raise PipelineError(
+                    f"{where}: ${{{expr}}} is not defined",
+                    hint="define it in params.yaml or in the file's vars",
+                )
+        top = parts[0] if parts else expr
+        if top in self.params and self.values.get(top) is self.params[top]:
+            self.used.add(expr.split("[", 1)[0])  # the param is the list, not its item
+        return value
+
+
+def _load_vars_file(path: Path, where: str) -> dict[str, Any]:
+    import yaml
+
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise PipelineError(f"{where}: cannot read {path.name}: {exc.strerror}") from exc
+    except yaml.YAMLError as exc:
+        raise PipelineError(f"{where}: {path.name} is not valid YAML: {exc}") from exc
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise PipelineError(f"{where}: {path.name} must hold a mapping of names to values")
+    return data
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (dict, list)):
+        raise PipelineError(f"cannot put a {type(value).__name__} inside a string")
+    return str(value)
+
+
+def _interpolate(node: Any, ctx: _Context, where: str) -> Any:
+    """``node`` with every ``${...}`` replaced; ``\\${`` stays a literal ``${``."""
+    if isinstance(node, str):
+        whole = _REF.fullmatch(node.strip())
+        if whole:
+            return ctx.lookup(whole.group(1), where)
+        try:
+            out = _REF.sub(lambda m: _text(ctx.lookup(m.group(1), where)), node)
+        except PipelineError as exc:
+            if exc.message.startswith("cannot put"):
+                raise PipelineError(f"{where}: {exc.message} ({node!r})") from None
+            raise
+        return out.replace("\\${", "${")
+    if isinstance(node, list):
+        return [_interpolate(v, ctx, where) for v in node]
+    if isinstance(node, dict):
+        return {_interpolate(k, ctx, where): _interpolate(v, ctx, where) for k, v in node.items()}
+    return node
+
+
+def _item_name(value: Any) -> str:
+    return value if isinstance(value, str) else _text(value)
+
+
+def _expand(name: str, body: dict[str, Any], ctx: _Context) -> list[tuple[str, Any, _Context]]:
+    """``(name, body, context)`` of each stage a plain, ``foreach`` or ``matrix`` stage makes."""
+    where = f"stage {name!r}"
+    if "foreach" in body:
+        extra = sorted(set(body) - {"foreach", "do"})
+        if "do" not in body or extra:
+            raise PipelineError(f"{where}: foreach needs 'do' (and nothing else beside it)")
+        items = _interpolate(body["foreach"], ctx, where)
+        if isinstance(items, dict):
+            pairs = [(str(k), {"key": k, "item": v}) for k, v in items.items()]
+        elif isinstance(items, list):
+            pairs = [
+                (str(i) if isinstance(v, (dict, list)) else _item_name(v), {"item": v, "key": i})
+                for i, v in enumerate(items)
+            ]
+        else:
+            raise PipelineError(f"{where}: foreach must be a list or a mapping, got {items!r}")
+        return [(f"{name}@{n}", body["do"], ctx.child(extra)) for n, extra in pairs]
+    if "matrix" in body:
+        matrix = _interpolate(body["matrix"], ctx, where)
+        if not isinstance(matrix, dict) or not all(
+            isinstance(v, list) and v for v in matrix.values()
+        ):
+            raise PipelineError(f"{where}: matrix must map names to non-empty lists")
+        rest = {k: v for k, v in body.items() if k != "matrix"}
+        out = []
+        for combo in itertools.product(*matrix.values()):
+            item = dict(zip(matrix, combo, strict=True))
+            label = "-".join(_item_name(v) for v in combo)
+            out.append((f"{name}@{label}", rest, ctx.child({"item": item})))
+        return out
+    return [(name, body, ctx)]
+
+
 def parse_pipeline(data: Any, path: Path) -> Pipeline:
     """A :class:`Pipeline` from the loaded YAML document of ``path``."""
     if not isinstance(data, dict) or "stages" not in data:
@@ -170,11 +329,27 @@ def parse_pipeline(data: Any, path: Path) -> Pipeline:
     stages_raw = data["stages"]
     if not isinstance(stages_raw, dict) or not stages_raw:
         raise PipelineError(f"{path}: 'stages' must be a non-empty mapping of name -> stage")
+    context = _Context(path.parent, data)
     stages: dict[str, Stage] = {}
     for name, body in stages_raw.items():
-        if not isinstance(name, str) or not name or "/" in name:
+        if not isinstance(name, str) or not name or "/" in name or "@" in name:
             raise PipelineError(f"{path}: bad stage name {name!r}")
-        stages[name] = parse_stage(name, body)
+        if not isinstance(body, dict):
+            raise PipelineError(f"stage {name!r}: expected a mapping with 'cmd', got {body!r}")
+        for full, raw, ctx in _expand(name, body, context):
+            if not isinstance(raw, dict):
+                raise PipelineError(f"stage {full!r}: expected a mapping with 'cmd'")
+            ctx = ctx.child({})  # its own record of the params.yaml keys it uses
+            ctx.extend(raw.get("vars"), f"stage {full!r} vars")
+            resolved = _interpolate({k: v for k, v in raw.items() if k != "vars"}, ctx, full)
+            stage = parse_stage(full, resolved)
+            used = tuple((DEFAULT_PARAMS, k) for k in sorted(ctx.used))
+            extra = tuple(p for p in used if p not in stage.params)
+            if extra:
+                stage = dataclasses.replace(stage, params=stage.params + extra)
+            if full in stages:
+                raise PipelineError(f"{path}: two stages are named {full!r}")
+            stages[full] = stage
     return Pipeline(path=path, stages=stages)
 
 
