@@ -49,6 +49,20 @@ def test_dataset_names() -> None:
     assert dataset_name(".hidden/x") == "hidden.x"
 
 
+def test_paths_with_the_same_dotted_name_get_their_own_datasets(repo: Path) -> None:
+    (repo / "a" / "b.c").mkdir(parents=True)
+    (repo / "a" / "b.c" / "x.txt").write_text("one\n")
+    (repo / "a.b" / "c").mkdir(parents=True)
+    (repo / "a.b" / "c" / "x.txt").write_text("two\n")
+    first = cli_json("data", "add", "a/b.c")["artifact"]
+    second = cli_json("data", "add", "a.b/c")["artifact"]
+    assert first == "a.b.c:v0"
+    assert second.startswith("a.b.c-") and second.endswith(":v0")
+    assert cli_json("data", "add", "a.b/c")["artifact"] == second  # stable
+    (repo / "a" / "b.c" / "x.txt").write_text("three\n")
+    assert cli_json("data", "add", "a/b.c")["artifact"] == "a.b.c:v1"
+
+
 def test_gc_yes_keeps_data_objects_and_deletes_garbage(repo: Path) -> None:
     cli_json("data", "add", "data/images")
     objects_dir = repo.parent / "store" / "objects"

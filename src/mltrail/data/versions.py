@@ -6,6 +6,8 @@ run calls ``use_dataset`` on the data path.
 
 The artifact is named after the data path relative to the git toplevel with ``/``
 replaced by ``.`` (artifact names hold no ``/``): ``data/images`` -> ``data.images``.
+When another path already has that name (``a/b.c`` and ``a.b/c``), the second gets a
+short hash of its path appended.
 """
 
 from __future__ import annotations
@@ -69,13 +71,14 @@ def record_version(
 
 def find_or_create(store: Any, project: str, rel: str, pointer: Pointer) -> ArtifactVersion:
     """An existing version with the pointer's manifest hash, else a new one."""
-    from mltrail.errors import MltrailError
+    from mltrail.objects.hashing import hash_bytes
 
     name = dataset_name(rel)
-    try:
-        versions: list[ArtifactVersion] = store.artifact_versions(project, name)
-    except MltrailError:
-        versions = []  # no such project or artifact yet
+    versions = _versions(store, project, name)
+    if any(v.metadata.get("path", rel) != rel for v in versions):
+        # another path maps to the same name (a/b.c and a.b/c): a name of its own
+        name = f"{name[:119]}-{hash_bytes(rel.encode())[:8]}"
+        versions = _versions(store, project, name)
     same = [v for v in versions if v.digest == pointer.hash]
     if same:  # this content was added before (maybe reverted to): reuse its version
         return same[-1]
@@ -91,6 +94,15 @@ def find_or_create(store: Any, project: str, rel: str, pointer: Pointer) -> Arti
         reference=False,
     )
     return version
+
+
+def _versions(store: Any, project: str, name: str) -> list[ArtifactVersion]:
+    from mltrail.errors import MltrailError
+
+    try:
+        return list(store.artifact_versions(project, name))
+    except MltrailError:
+        return []  # no such project or artifact yet
 
 
 def record_input(
