@@ -19,8 +19,14 @@ $(VENV)/.demo-installed: pyproject.toml | $(BIN)/python
 	$(UV) pip install -q --compile-bytecode --python $(BIN)/python -e ".[demo]"
 	touch $@
 
+# The torch-based integrations (tests marked `torch`) need PyTorch's CPU build, which
+# lies in /opt/wheels on machines of this kind; uv does not look there by itself, and
+# PyPI's torch is a CUDA build of several GB.
+TORCH_WHEELS ?= /opt/wheels
 $(VENV)/.dev-installed: pyproject.toml | $(BIN)/python
-	$(UV) pip install -q --compile-bytecode --python $(BIN)/python -e ".[dev]"
+	@ls $(TORCH_WHEELS)/torch-2.13.0+cpu-*.whl >/dev/null 2>&1 || { echo "no CPU torch wheel in $(TORCH_WHEELS): set TORCH_WHEELS to a folder holding torch-2.13.0+cpu" >&2; exit 1; }
+	$(UV) pip install -q --compile-bytecode --python $(BIN)/python --find-links $(TORCH_WHEELS) \
+		"torch==2.13.0+cpu" -e ".[dev,torch-tests]"
 	touch $@ $(VENV)/.demo-installed
 
 venv: $(VENV)/.demo-installed

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from mltrail.client.client import Client
     from mltrail.client.fluent import active_run, finish, init, log, seed_everything
     from mltrail.client.run import Run
+    from mltrail.integrations import autolog
 
 __all__ = [
     "Client",
@@ -50,6 +51,7 @@ __all__ = [
     "StoreError",
     "__version__",
     "active_run",
+    "autolog",
     "finish",
     "init",
     "log",
@@ -64,6 +66,7 @@ _LAZY = {
     "finish": "mltrail.client.fluent",
     "active_run": "mltrail.client.fluent",
     "seed_everything": "mltrail.client.fluent",
+    "autolog": "mltrail.integrations",
 }
 
 

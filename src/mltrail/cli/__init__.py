@@ -8,6 +8,8 @@ from mltrail._version import __version__
 from mltrail.cli import artifacts, gc, lineage, models, projects, runs, server, sync
 from mltrail.cli import auth as auth_cli
 from mltrail.cli import data as data_cli
+from mltrail.cli import export as export_cli
+from mltrail.cli import imports as imports_cli
 from mltrail.cli import pipelines as pipelines_cli
 from mltrail.cli._common import run_app
 
@@ -36,6 +38,8 @@ app.add_typer(auth_cli.tokens_app, name="tokens")
 app.command("audit")(auth_cli.audit)
 app.add_typer(data_cli.app, name="data")
 pipelines_cli.register(app)
+app.command("import")(imports_cli.import_)
+app.command("export")(export_cli.export)
 
 
 def _version(value: bool) -> None:
