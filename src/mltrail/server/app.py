@@ -1,4 +1,5 @@
-"""The ASGI application: ``/api/v1`` (our API), ``/api/2.0/mlflow`` (MLflow's), health.
+"""The ASGI application: ``/api/v1`` (our API), ``/api/2.0/mlflow`` (MLflow's), health,
+and the web UI's pages (:mod:`mltrail.server.ui`).
 
 Errors are JSON ``{"error": {"code", "message", "hint"}}`` with the HTTP status the
 exception class carries (``MltrailError.http_status`` and ``.code``), so the remote
@@ -14,12 +15,12 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mltrail._version import __version__
-from mltrail.errors import MltrailError, RequestTooLarge
+from mltrail.errors import MltrailError, QuerySyntaxError, RequestTooLarge
 from mltrail.server.config import ServerConfig
 from mltrail.server.state import ServerState
 from mltrail.wire import to_wire
@@ -58,6 +59,10 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def mltrail_error(request: Request, exc: MltrailError) -> JSONResponse:
         if exc.http_status >= 500:
             log.error("%s %s failed: %s", request.method, request.url.path, exc.message)
+        if isinstance(exc, QuerySyntaxError):  # the UI marks the spot in the search box
+            body = error_body(exc.code, exc.message, exc.hint)
+            body["error"].update(position=exc.position, reason=exc.reason)
+            return JSONResponse(body, status_code=exc.http_status)
         return _error(exc.http_status, exc.code, exc.message, exc.hint)
 
     @app.exception_handler(RequestValidationError)
@@ -65,7 +70,11 @@ def _install_error_handlers(app: FastAPI) -> None:
         return _error(400, "invalid_argument", _validation_message(exc))
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        from mltrail.server.ui.pages import render_error, wants_html
+
+        if wants_html(request):  # a browser asked for a page: the UI's error page
+            return render_error(request, exc.status_code, str(exc.detail))
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
         return _error(exc.status_code, code, str(exc.detail))
 
@@ -78,8 +87,12 @@ def _install_error_handlers(app: FastAPI) -> None:
         )  # fmt: skip
 
     @app.exception_handler(Exception)
-    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+    async def unexpected(request: Request, exc: Exception) -> Response:
         log.exception("%s %s failed", request.method, request.url.path)
+        from mltrail.server.ui.pages import render_error, wants_html
+
+        if wants_html(request):
+            return render_error(request, 500, f"internal server error: {type(exc).__name__}")
         return _error(500, "internal_error", f"internal server error: {type(exc).__name__}")
 
 
@@ -163,14 +176,11 @@ def create_app(config: ServerConfig | None = None) -> FastAPI:
     def health() -> dict[str, Any]:
         return {"ok": True, "version": __version__}
 
-    @app.get("/", include_in_schema=False)
-    def home() -> RedirectResponse:
-        # the web UI's pages are their own issue; until then the API's interactive docs
-        return RedirectResponse("/api/docs")
-
     from mltrail.server.routes import include_routes
+    from mltrail.server.ui import install as install_ui
 
     include_routes(app)
+    install_ui(app)  # the web UI: pages at /, static files under /ui/static
     from starlette.middleware.gzip import GZipMiddleware
 
     app.add_middleware(GZipMiddleware, minimum_size=1024)

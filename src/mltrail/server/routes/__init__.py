@@ -11,9 +11,10 @@ def include_routes(app: FastAPI) -> None:
     from mltrail.server.app import API
     from mltrail.server.mlflow import router as mlflow_router
     from mltrail.server.mlflow.artifacts import router as mlflow_artifacts_router
-    from mltrail.server.routes import admin, artifacts, objects, registry, tracking
+    from mltrail.server.routes import admin, artifacts, objects, registry, tracking, views
 
     app.include_router(tracking.router, prefix=API, tags=["tracking"])
+    app.include_router(views.router, prefix=API, tags=["views"])
     app.include_router(artifacts.router, prefix=API, tags=["artifacts"])
     app.include_router(objects.router, prefix=API, tags=["objects"])
     app.include_router(registry.router, prefix=API, tags=["registry"])
