@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from mltrail.client.fluent import active_run, finish, init, log, seed_everything
     from mltrail.client.run import Run
     from mltrail.integrations import autolog
+    from mltrail.sweeps import agent, sweep
 
 __all__ = [
     "Client",
@@ -51,11 +52,13 @@ __all__ = [
     "StoreError",
     "__version__",
     "active_run",
+    "agent",
     "autolog",
     "finish",
     "init",
     "log",
     "seed_everything",
+    "sweep",
 ]
 
 _LAZY = {
@@ -66,6 +69,8 @@ _LAZY = {
     "finish": "mltrail.client.fluent",
     "active_run": "mltrail.client.fluent",
     "seed_everything": "mltrail.client.fluent",
+    "sweep": "mltrail.sweeps",
+    "agent": "mltrail.sweeps",
     "autolog": "mltrail.integrations",
 }
 

@@ -21,6 +21,11 @@ __all__ = [
     "RegisteredModel",
     "RegistryEvent",
     "RunRecord",
+    "Sweep",
+    "Trial",
+    "TrialClaim",
+    "TrialReport",
+    "TrialRequest",
     "Webhook",
     "WebhookDelivery",
 ]
@@ -272,3 +277,98 @@ class WebhookDelivery:
     last_error: str | None
     created_at: float
     delivered_at: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class Sweep:
+    """A hyperparameter search: its configuration (W&B's format), state and trial counts.
+
+    ``state`` is ``running``, ``stopped`` (no new trials; running ones finish),
+    ``canceled`` (running trials are stopped too) or ``finished`` (nothing left to try,
+    ``run_cap`` reached or the metric's ``target`` met). ``counts`` has the number of
+    trials per status.
+    """
+
+    id: str
+    project: str
+    name: str
+    method: str  # grid | random | bayes
+    metric: str | None
+    goal: str  # minimize | maximize
+    state: str
+    config: dict[str, Any]
+    seed: int
+    run_cap: int | None
+    max_retries: int
+    created_by: str | None
+    created_at: float
+    updated_at: float
+    counts: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Trial:
+    """One point of a sweep's search, run as the run ``run_id``.
+
+    ``status``: ``pending`` (waiting for an agent: a retry), ``running``, ``finished``,
+    ``failed``, ``crashed`` (its agent stopped reporting), ``stopped`` (ended early by
+    ``early_terminate``) or ``killed`` (the sweep was canceled). ``params`` is the
+    configuration the run gets (nested as in the sweep's ``parameters``); ``internal``
+    the searched coordinates it came from (what the Bayesian search learns from).
+    """
+
+    sweep_id: str
+    number: int
+    run_id: str | None
+    status: str
+    params: dict[str, Any]
+    internal: dict[str, Any]
+    value: float | None
+    attempt: int
+    retry_of: int | None
+    agent: str | None
+    created_at: float
+    started_at: float | None
+    ended_at: float | None
+    heartbeat_at: float | None
+    lease_until: float | None
+    reason: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class TrialClaim:
+    """What an agent's claim got: ``outcome`` is ``claimed`` (``trial`` is now its own),
+    ``stale`` (another agent added a trial first: look again and propose anew),
+    ``wait`` (nothing to start now, but trials still run elsewhere) or ``done``
+    (the sweep takes no more trials: ``sweep_state`` says why)."""
+
+    outcome: str
+    trial: Trial | None
+    sweep_state: str
+
+
+@dataclass(frozen=True, slots=True)
+class TrialRequest:
+    """An agent asking for a trial. ``proposal`` (``{"params": ..., "internal": ...}``)
+    is what it would try next, computed from the ``expected`` trials it saw (None: the
+    search has nothing left); the trial runs as run ``run_id``, the agent's own for
+    ``lease`` seconds unless renewed."""
+
+    agent: str
+    run_id: str
+    lease: float
+    expected: int
+    proposal: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TrialReport:
+    """An agent's word on its trial: ``running`` renews its lease for ``lease`` seconds;
+    an end status (finished, failed, stopped, killed, crashed) records the end with the
+    metric's ``value`` and the ``reason``."""
+
+    agent: str
+    status: str = "running"
+    lease: float = 0.0
+    value: float | None = None
+    reason: str | None = None

@@ -15,6 +15,7 @@ boundary where they happen and chained with ``from exc``::
     │   ├── InvalidArtifactPath            absolute, '..', NUL, escaping symlink
     │   ├── QuerySyntaxError               search expression does not parse
     │   ├── PipelineError                  pipeline file unusable: bad field, cycle, missing dep
+    │   ├── SweepConfigError               sweep configuration unusable: bad key, range, method
     │   ├── MetadataValidationError        model version metadata fails the registry schema
     │   └── InputValidationError           a payload does not match a model's signature
     ├── NotFoundError (KeyError)
@@ -24,7 +25,8 @@ boundary where they happen and chained with ``from exc``::
     │   ├── ObjectNotFound
     │   ├── ModelNotFound                  registered model or model version
     │   ├── ApprovalNotFound
-    │   └── WebhookNotFound
+    │   ├── WebhookNotFound
+    │   └── SweepNotFound
     ├── ConflictError                      state does not allow the operation
     │   ├── RunFinishedError               log/update after finish()
     │   ├── RunAlreadyExists               init(resume="never") with a taken id
@@ -81,6 +83,8 @@ __all__ = [
     "StageFailed",
     "StoreError",
     "StoreUnavailable",
+    "SweepConfigError",
+    "SweepNotFound",
     "TransitionNotAllowed",
     "ValidationError",
     "WebhookNotFound",
@@ -179,6 +183,12 @@ class PipelineError(ValidationError):
     code = "pipeline_error"
 
 
+class SweepConfigError(ValidationError):
+    """A sweep configuration is unusable; the message names the key and the fix."""
+
+    code = "sweep_config_error"
+
+
 class MetadataValidationError(ValidationError):
     """Model version metadata fails the registry's JSON Schema; ``errors`` lists each field."""
 
@@ -236,6 +246,10 @@ class ApprovalNotFound(NotFoundError):
 
 class WebhookNotFound(NotFoundError):
     code = "webhook_not_found"
+
+
+class SweepNotFound(NotFoundError):
+    code = "sweep_not_found"
 
 
 class ConflictError(MltrailError):

@@ -11,6 +11,7 @@ from mltrail.cli import data as data_cli
 from mltrail.cli import export as export_cli
 from mltrail.cli import imports as imports_cli
 from mltrail.cli import pipelines as pipelines_cli
+from mltrail.cli import sweeps as sweeps_cli
 from mltrail.cli._common import run_app
 
 __all__ = ["app", "main"]
@@ -40,6 +41,8 @@ app.add_typer(data_cli.app, name="data")
 pipelines_cli.register(app)
 app.command("import")(imports_cli.import_)
 app.command("export")(export_cli.export)
+app.add_typer(sweeps_cli.app, name="sweep")
+app.command("agent")(sweeps_cli.agent)
 
 
 def _version(value: bool) -> None:

@@ -74,7 +74,13 @@ def init(
 
     >>> with mltrail.init(project="mnist", config={"lr": 1e-3}) as run:  # doctest: +SKIP
     ...     run.log({"loss": 0.1})
+
+    Inside a sweep's trial (``mltrail.agent``), ``init()`` joins the trial's run, whose
+    config holds the trial's parameters; they win over ``config`` (defaults), as in W&B.
     """
+    in_trial = run_id is None and _sweep_trial() is not None
+    if in_trial:
+        run_id, resume, project = _sweep_trial(), "allow", None
     if resume not in (None, "never", "allow", "must"):
         raise InvalidValueError(f"resume={resume!r} is not one of None, 'never', 'allow', 'must'")
     project = check_key(project or os.environ.get("MLTRAIL_PROJECT") or "default", "project")
@@ -172,6 +178,8 @@ def init(
         store.update_run(existing.id, **updates)
         if tag_map:
             store.set_tags(existing.id, tag_map)
+        if in_trial:  # the trial's parameters win over the function's defaults
+            clean_config = {k: v for k, v in clean_config.items() if k not in existing.config}
         if clean_config:
             store.log_params(existing.id, clean_config, allow_change=allow_val_change)
         record = store.get_run(existing.id)
@@ -197,6 +205,13 @@ def init(
     spool = SpoolWriter(spool_dir, record.id, resolved)
     run = Run(store, record, spool=spool, settings=cfg, start_step=start_step)
     return _activate(run, capture_console)
+
+
+def _sweep_trial() -> str | None:
+    """The run of the sweep trial this process runs (set by the agent), if any."""
+    if os.environ.get("MLTRAIL_SWEEP_ID"):
+        return os.environ.get("MLTRAIL_RUN_ID") or None
+    return None
 
 
 def _as_stored(config: Mapping[str, Any]) -> dict[str, Any]:

@@ -12,10 +12,19 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
-    from mltrail.entities import MetricSummary, Project, RunRecord
+    from mltrail.entities import (
+        MetricSummary,
+        Project,
+        RunRecord,
+        Sweep,
+        Trial,
+        TrialClaim,
+        TrialReport,
+        TrialRequest,
+    )
     from mltrail.series import Series
 
-__all__ = ["Store", "close_all", "open_store"]
+__all__ = ["Store", "SweepStore", "close_all", "open_store"]
 
 
 class Store(Protocol):
@@ -89,6 +98,24 @@ class Store(Protocol):
     def metric_summaries(self, run_id: str) -> dict[str, MetricSummary]: ...
 
     def mark_stale_runs_crashed(self, older_than: float) -> list[str]: ...
+
+
+class SweepStore(Store, Protocol):
+    """A store that also keeps sweeps (SQL and HTTP stores; see ``store/sql/sweeps.py``)."""
+
+    def create_sweep(self, sweep: Sweep) -> Sweep: ...
+
+    def get_sweep(self, sweep_id: str) -> Sweep: ...
+
+    def list_sweeps(self, project: str | None = None) -> list[Sweep]: ...
+
+    def set_sweep_state(self, sweep_id: str, state: str) -> Sweep: ...
+
+    def list_trials(self, sweep_id: str) -> list[Trial]: ...
+
+    def claim_trial(self, sweep_id: str, request: TrialRequest) -> TrialClaim: ...
+
+    def report_trial(self, sweep_id: str, number: int, report: TrialReport) -> str: ...
 
 
 _STORES: dict[str, Store] = {}

@@ -11,13 +11,14 @@ from __future__ import annotations
 from mltrail.store.http.artifacts import ArtifactsMixin
 from mltrail.store.http.credentials import token_for
 from mltrail.store.http.registry import RegistryMixin
+from mltrail.store.http.sweeps import SweepsMixin
 from mltrail.store.http.tracking import TrackingMixin
 from mltrail.store.http.transport import Transport
 
 __all__ = ["HttpStore"]
 
 
-class HttpStore(TrackingMixin, ArtifactsMixin, RegistryMixin):
+class HttpStore(TrackingMixin, ArtifactsMixin, RegistryMixin, SweepsMixin):
     """A remote store: every call is a request to the server at ``uri``."""
 
     offline = False

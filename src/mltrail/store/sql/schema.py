@@ -32,6 +32,7 @@ REVISIONS = (
     "0005_search_perf",
     "0006_registry",
     "0007_auth",
+    "0008_sweeps",
 )
 HEAD = REVISIONS[-1]
 
@@ -401,4 +402,51 @@ audit_log = Table(
     Column("request_id", String(64), nullable=False),
     Index("ix_audit_log_at", "at"),
     Index("ix_audit_log_actor", "actor", "id"),
+)
+
+# -- sweeps (0008): hyperparameter searches and their trials ----------------------------
+
+sweeps = Table(
+    "sweeps",
+    metadata,
+    Column("id", String(RUN_ID_LEN), primary_key=True),  # also the id of the sweep's run
+    Column("project_id", Integer, ForeignKey("projects.id"), nullable=False),
+    Column("name", String(KEY_LEN), nullable=False),
+    Column("method", String(16), nullable=False),
+    Column("metric", String(KEY_LEN)),
+    Column("goal", String(16), nullable=False),
+    Column("state", String(16), nullable=False),  # running|stopped|canceled|finished
+    Column("config_json", Text, nullable=False),  # the configuration as given (W&B format)
+    Column("seed", BigInteger, nullable=False),
+    Column("run_cap", Integer),
+    Column("max_retries", Integer, nullable=False),
+    Column("created_by", String(KEY_LEN)),
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+    Index("ix_sweeps_project_created", "project_id", "created_at"),
+)
+
+# One row per trial; a crashed trial's retry is a new row (retry_of names the first).
+# An agent owns a running trial while its lease lasts; claims are serialised per sweep.
+sweep_trials = Table(
+    "sweep_trials",
+    metadata,
+    Column("sweep_id", String(RUN_ID_LEN), ForeignKey("sweeps.id"), primary_key=True),
+    Column("number", Integer, primary_key=True),
+    Column("run_id", String(RUN_ID_LEN)),
+    Column("status", String(16), nullable=False),
+    Column("params_json", Text, nullable=False),
+    Column("internal_json", Text, nullable=False),
+    Column("value", Float),
+    Column("attempt", Integer, nullable=False),
+    Column("retry_of", Integer),
+    Column("agent", String(KEY_LEN)),
+    Column("created_at", Float, nullable=False),
+    Column("started_at", Float),
+    Column("ended_at", Float),
+    Column("heartbeat_at", Float),
+    Column("lease_until", Float),
+    Column("reason", Text),
+    Index("ix_sweep_trials_status", "sweep_id", "status"),
+    Index("ix_sweep_trials_run", "run_id", unique=True),
 )

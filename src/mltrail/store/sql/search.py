@@ -84,7 +84,7 @@ __all__ = [
 R = s.runs.c
 RUN_ATTRIBUTES = (
     "id", "run_id", "name", "status", "project", "created", "started", "ended", "duration",
-    "user", "group", "job_type", "parent", "notes", "exit_code",
+    "user", "group", "job_type", "parent", "notes", "exit_code", "sweep",
 )  # fmt: skip
 _META_ROOT = {"git": "git", "env": "env", "system": "hardware", "metadata": None}
 _OPS: dict[str, Callable[[Any, Any], Any]] = {
@@ -137,6 +137,9 @@ class _Compiler:
             return select(proj.c.name).where(proj.c.id == R.project_id).scalar_subquery()
         if name == "duration":
             return func.coalesce(R.ended_at, R.heartbeat_at) - R.started_at
+        if name == "sweep":  # the sweep a trial's run belongs to (null for other runs)
+            trials = s.sweep_trials.c
+            return select(trials.sweep_id).where(trials.run_id == R.id).scalar_subquery()
         return cols[name]
 
     def meta(self, field: Meta) -> Any:

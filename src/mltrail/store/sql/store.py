@@ -32,6 +32,7 @@ from mltrail.store.sql.auth import AuthStoreMixin
 from mltrail.store.sql.chunks import MAX_CHUNK, OPEN_CHUNK, pack, unpack
 from mltrail.store.sql.engine import WRITE, ensure_schema, make_engine, redact
 from mltrail.store.sql.registry import RegistryStoreMixin
+from mltrail.store.sql.sweeps import SweepStoreMixin
 from mltrail.store.sql.webhooks import WebhookStoreMixin
 
 __all__ = ["SqlStore", "encode_param"]
@@ -105,7 +106,9 @@ def _chunks(seq: Sequence[str], n: int = _IN_BATCH) -> Iterator[Sequence[str]]:
         yield seq[i : i + n]
 
 
-class SqlStore(ArtifactStoreMixin, RegistryStoreMixin, WebhookStoreMixin, AuthStoreMixin):
+class SqlStore(
+    ArtifactStoreMixin, RegistryStoreMixin, WebhookStoreMixin, AuthStoreMixin, SweepStoreMixin
+):
     """A :class:`mltrail.store.Store` on SQLite or PostgreSQL."""
 
     def __init__(self, uri: str) -> None:
