@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -9,6 +10,9 @@ import pytest
 import mltrail
 from mltrail.importers.mlflow import import_mlflow
 from tests.importers.helpers import run_python, shared_folder
+from tests.server.conftest import serve
+
+__all__ = ["serve"]
 
 pytestmark = [
     pytest.mark.filterwarnings("ignore::FutureWarning"),
@@ -108,3 +112,21 @@ def test_import_sqlite_store_into_one_project(
     (parent,) = [r for r in client.list_runs("legacy") if r.name == "parent"]
     assert parent.tags["mltrail.import.mlflow"] == parent_id
     assert client.metric_summaries(parent.id)["loss"].count == 50
+
+
+def test_import_from_a_tracking_server_url(serve: Callable[..., str], tmp_path: Path) -> None:
+    """The URL path: a real server speaking MLflow's REST API (mltrail's own, #8), written
+    to by the real mlflow client, read back by the importer through MlflowClient."""
+    url = serve(f"sqlite:///{tmp_path / 'server' / 'mltrail.db'}")
+    parent_id = _write(url, tmp_path)
+    dest = mltrail.Client(f"sqlite:///{tmp_path / 'dest' / 'mltrail.db'}")
+    report = import_mlflow(url, dest, project="from-server")
+    assert len([i for i in report.imported if i["kind"] == "run"]) == 3, report.skipped
+    (parent,) = [r for r in dest.list_runs("from-server") if r.name == "parent"]
+    assert parent.tags["mltrail.import.mlflow"] == parent_id
+    assert [p.step for p in dest.metric_history(parent.id, "loss")] == list(range(50))
+    files = dest.download_artifact(f"from-server/run-{parent.id}", tmp_path / "a")
+    assert (files / "model" / "weights.bin").read_bytes() == b"\x00" * 64
+    versions = [i for i in report.imported if i["kind"] == "model_version"]
+    assert len(versions) == 2 and dest.get_model_version("churn-model@champion").version == 2
+    assert import_mlflow(url, dest, project="from-server").imported == []
