@@ -148,10 +148,6 @@ def _flat(trial: Trial) -> dict[str, Any]:
     return flatten(trial.params, ".", what="config")
 
 
-def _trial_dict(trial: Trial, rank: int | None) -> dict[str, Any]:
-    return {"rank": rank, **to_wire(trial)}
-
-
 @app.command("show")
 def show(
     sweep_id: str = _SWEEP_ID,
@@ -163,26 +159,15 @@ def show(
     each parameter matters."""
     from mltrail.sweeps import get_sweep, list_trials
     from mltrail.sweeps.config import parse_config
-    from mltrail.sweeps.report import best_trial, importance, ranked
+    from mltrail.sweeps.report import best_trial, importance, ranked, summary
 
     sweep = get_sweep(sweep_id, uri=uri)
     trials = ranked(sweep, list_trials(sweep_id, uri=uri))
+    if as_json:
+        print_json({**summary(sweep, trials), "agent_command": _agent_command(sweep, uri)})
+        return
     best = best_trial(sweep, trials)
     weights = importance(sweep, trials)
-    scored = [t for t in trials if t.value is not None]
-    if as_json:
-        print_json(
-            {
-                "sweep": to_wire(sweep),
-                "best": None if best is None else _trial_dict(best, 1),
-                "trials": [
-                    _trial_dict(t, i + 1 if t in scored else None) for i, t in enumerate(trials)
-                ],
-                "importance": [to_wire(w) for w in weights],
-                "agent_command": _agent_command(sweep, uri),
-            }
-        )
-        return
     info = Table.grid(padding=(0, 2))
     info.add_column(style="bold")
     info.add_column()

@@ -18,7 +18,7 @@ from typing import Any
 from mltrail.client.values import flatten
 from mltrail.entities import Sweep, Trial
 
-__all__ = ["Importance", "best_trial", "importance", "ranked"]
+__all__ = ["Importance", "best_trial", "importance", "ranked", "summary"]
 
 _MIN_TRIALS = 3
 
@@ -115,3 +115,26 @@ def importance(sweep: Sweep, trials: Sequence[Trial]) -> list[Importance]:
             if eta is not None:
                 out.append(Importance(key, eta, None))
     return sorted(out, key=lambda i: (-i.importance, i.param))
+
+
+def summary(sweep: Sweep, trials: Sequence[Trial]) -> dict[str, Any]:
+    """The sweep read as a whole, in wire form: ``trials`` ranked (``rank`` None for
+    those without a value), the ``best`` one, the ``searched`` parameters (flat names)
+    and their ``importance``. What ``mltrail sweep show --json`` prints and
+    ``GET /api/v1/sweeps/{id}/report`` answers."""
+    from mltrail.sweeps.config import parse_config
+    from mltrail.wire import to_wire
+
+    order = ranked(sweep, trials)
+    best = best_trial(sweep, order)
+
+    def wire(t: Trial, rank: int | None) -> dict[str, Any]:
+        return {"rank": rank, **to_wire(t)}
+
+    return {
+        "sweep": to_wire(sweep),
+        "best": None if best is None else wire(best, 1),
+        "trials": [wire(t, i + 1 if t.value is not None else None) for i, t in enumerate(order)],
+        "searched": [p.path for p in parse_config(sweep.config).searched],
+        "importance": [to_wire(w) for w in importance(sweep, order)],
+    }

@@ -116,6 +116,16 @@ def set_sweep_state(request: Request, sweep_id: str, body: StateIn) -> dict[str,
     return to_wire(_store(request).set_sweep_state(sweep_id, body.state))  # type: ignore[no-any-return]
 
 
+@router.get("/sweeps/{sweep_id}/report", dependencies=_READ)
+def sweep_report(request: Request, sweep_id: str) -> dict[str, Any]:
+    """What ``mltrail sweep show`` reads: trials ranked by the metric, the best one, the
+    searched parameters and how much each matters (:func:`mltrail.sweeps.report.summary`)."""
+    from mltrail.sweeps.report import summary
+
+    store = _store(request)
+    return summary(store.get_sweep(sweep_id), store.list_trials(sweep_id))
+
+
 @router.get("/sweeps/{sweep_id}/trials", dependencies=_READ)
 def list_trials(request: Request, sweep_id: str) -> list[dict[str, Any]]:
     """Every trial of the sweep, in order."""

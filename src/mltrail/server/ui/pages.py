@@ -35,14 +35,12 @@ class NavItem:
     section: str  # the pages that highlight it
 
 
-# The header's sections. Sweeps and pipelines get an entry (and a page module in
-# static/js/, a template and a route below) when their API exists; until then there
-# is nothing to show.
+# The header's sections (each with a page module in static/js/, templates and routes below).
 NAV = (
     NavItem("Projects", "/", "projects"),
     NavItem("Models", "/models", "models"),
-    # NavItem("Sweeps", "/sweeps", "sweeps"),
-    # NavItem("Pipelines", "/pipelines", "pipelines"),
+    NavItem("Sweeps", "/sweeps", "sweeps"),
+    NavItem("Pipelines", "/pipelines", "pipelines"),
 )
 
 
@@ -118,6 +116,7 @@ class Page:
 
 _PROJECTS = ("Projects", "/")
 _MODELS = ("Models", "/models")
+_SWEEPS = ("Sweeps", "/sweeps")
 PAGES = (
     Page("/", "projects.html", "projects", "Projects"),
     Page("/projects/{project:path}", "runs.html", "projects", "{project}", (_PROJECTS,)),
@@ -132,6 +131,9 @@ PAGES = (
         "{model} {ref}",
         (_MODELS, ("{model}", "/models/{model}")),
     ),
+    Page("/sweeps", "sweeps.html", "sweeps", "Sweeps"),
+    Page("/sweeps/{sweep}", "sweep.html", "sweeps", "Sweep", (_SWEEPS,), charts=True),
+    Page("/pipelines", "pipelines.html", "pipelines", "Pipelines"),
     Page("/login", "login.html", "login", "Sign in", None),
 )
 

@@ -7,6 +7,7 @@ import { initTheme } from "./theme.js";
 const PAGES = {
   projects: "projects.js", runs: "runs.js", run: "run.js", compare: "compare.js",
   models: "registry.js", model: "registry.js", version: "registry.js", login: "login.js",
+  sweeps: "sweeps.js", sweep: "sweeps.js", pipelines: "pipelines.js",
 };
 
 initTheme();
