@@ -57,7 +57,7 @@ typecheck: $(VENV)/.dev-installed
 unit: $(VENV)/.dev-installed
 	bash .ci/services.sh
 	$(BIN)/python -m compileall -q -j 0 src tests
-	$(BIN)/python -m pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n 2 --dist loadgroup --durations=25 $(PYTEST_ARGS)
 
 test: lint typecheck unit
 
