@@ -31,7 +31,7 @@ from mltrail.artifacts.hashcache import HashCache
 from mltrail.errors import MltrailError, StageFailed
 from mltrail.objects.hashing import hash_bytes, hash_file
 from mltrail.pipelines.dag import Dag, build_dag, select, topo_order
-from mltrail.pipelines.spec import Pipeline, PipelineError, Stage
+from mltrail.pipelines.spec import Pipeline, PipelineError, Stage, read_yaml
 
 __all__ = ["ReproResult", "StageFailed", "cache_key", "hash_path", "plan", "read_lock", "repro"]
 
@@ -112,16 +112,11 @@ def _lookup(data: Any, key: str) -> Any:
 
 
 def _param_values(pipeline: Pipeline, stage: Stage) -> dict[str, dict[str, Any]]:
-    import yaml
-
     values: dict[str, dict[str, Any]] = {}
     docs: dict[str, Any] = {}
     for file, key in stage.params:
         if file not in docs:
-            try:
-                docs[file] = yaml.safe_load((pipeline.root / file).read_text(encoding="utf-8"))
-            except OSError as exc:
-                raise PipelineError(f"stage {stage.name!r}: cannot read {file}") from exc
+            docs[file] = read_yaml(pipeline.root / file, file, f"stage {stage.name!r}")
         value = _lookup(docs[file], key)
         if value is _MISSING:
             raise PipelineError(f"stage {stage.name!r}: param {key!r} is not in {file}")
@@ -358,7 +353,9 @@ class _Recorder:
         return self._objects
 
     def project_name(self) -> str:
-        return self.project or os.environ.get("MLTRAIL_PROJECT") or "default"
+        from mltrail.data.versions import default_project
+
+        return self.project or default_project()
 
     def start(self, stage: str, config: dict[str, Any]) -> Any:
         import mltrail

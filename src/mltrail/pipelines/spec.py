@@ -36,6 +36,7 @@ __all__ = [
     "load_pipeline",
     "parse_pipeline",
     "parse_stage",
+    "read_yaml",
 ]
 
 #: Pipeline file names, in the order they are looked for.
@@ -237,15 +238,22 @@ class _Context:
         return value
 
 
-def _load_vars_file(path: Path, where: str) -> dict[str, Any]:
+def read_yaml(path: Path, label: str, where: str = "") -> Any:
+    """The YAML document at ``path``; a :class:`PipelineError` naming ``label`` (the file as
+    the message should show it) if it cannot be read or parsed, prefixed by ``where``."""
     import yaml
 
+    prefix = f"{where}: " if where else ""
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
     except OSError as exc:
-        raise PipelineError(f"{where}: cannot read {path.name}: {exc.strerror}") from exc
+        raise PipelineError(f"{prefix}cannot read {label}: {exc.strerror}") from exc
     except yaml.YAMLError as exc:
-        raise PipelineError(f"{where}: {path.name} is not valid YAML: {exc}") from exc
+        raise PipelineError(f"{prefix}{label} is not valid YAML: {exc}") from exc
+
+
+def _load_vars_file(path: Path, where: str) -> dict[str, Any]:
+    data = read_yaml(path, path.name, where)
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -370,17 +378,9 @@ def load_pipeline(path: Path | None = None) -> Pipeline:
     Structural checks (cycles, missing deps, shared outputs) are in
     :func:`mltrail.pipelines.dag.build_dag`.
     """
-    import yaml
-
     if path is None:
         path = find_pipeline_file()
     elif path.is_dir():
         path = find_pipeline_file(path)
     path = path.resolve()
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise PipelineError(f"cannot read {path}: {exc.strerror}") from exc
-    except yaml.YAMLError as exc:
-        raise PipelineError(f"{path} is not valid YAML: {exc}") from exc
-    return parse_pipeline(data, path)
+    return parse_pipeline(read_yaml(path, str(path)), path)
