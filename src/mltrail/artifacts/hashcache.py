@@ -14,9 +14,16 @@ import threading
 from collections.abc import Mapping
 from pathlib import Path
 
-__all__ = ["HashCache"]
+__all__ = ["HashCache", "hash_cache_path"]
 
 _BATCH = 500  # paths per SELECT (SQLite allows 999 parameters on old versions)
+
+
+def hash_cache_path(uri: str) -> Path:
+    """Where the hash cache of the tracking store at ``uri`` (resolved) lives."""
+    from mltrail.config import local_dir
+
+    return local_dir(uri) / "hashcache.sqlite"
 
 
 class HashCache:

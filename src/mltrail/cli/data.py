@@ -30,11 +30,12 @@ PathsArg = typer.Argument(
 
 def _open(uri: str | None) -> tuple[ObjectStore, Path]:
     """The tracking store's object store, and its hash cache file."""
-    from mltrail.config import local_dir, objects_uri, resolve_uri
+    from mltrail.artifacts.hashcache import hash_cache_path
+    from mltrail.config import objects_uri, resolve_uri
     from mltrail.objects import open_object_store
 
     resolved = resolve_uri(uri)
-    return open_object_store(objects_uri(resolved)), local_dir(resolved) / "hashcache.sqlite"
+    return open_object_store(objects_uri(resolved)), hash_cache_path(resolved)
 
 
 def _tracking(uri: str | None) -> Any:

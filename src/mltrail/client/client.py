@@ -235,6 +235,7 @@ class Client(RegistryClientMixin, WebhooksClientMixin):
         progress: Callable[[int], None] | None = None,
     ) -> ArtifactVersion:
         """Log an artifact without a run."""
+        from mltrail.artifacts.hashcache import hash_cache_path
         from mltrail.artifacts.names import validate_name
         from mltrail.artifacts.ops import log_files, metadata_dict
 
@@ -242,7 +243,7 @@ class Client(RegistryClientMixin, WebhooksClientMixin):
         validate_name(type, "artifact type")
         alias_list = tuple(validate_name(a, "alias") for a in (aliases or ()))
         digest, size, count = log_files(
-            self._objects(), path, progress=progress, hash_cache=_hash_cache(self.uri)
+            self._objects(), path, progress=progress, hash_cache=hash_cache_path(self.uri)
         )
         return self._art.create_artifact_version(  # type: ignore[no-any-return]
             project=project or os.environ.get("MLTRAIL_PROJECT") or "default", name=name,
@@ -355,9 +356,3 @@ class Client(RegistryClientMixin, WebhooksClientMixin):
 def _model_node(v: ModelVersion) -> LineageNode:
     marks = ", ".join((v.stage, *v.aliases))
     return LineageNode("model", v.spec, f"model {v.spec} ({v.label}) [{marks}]")
-
-
-def _hash_cache(uri: str) -> Path:
-    from mltrail.config import local_dir
-
-    return local_dir(uri) / "hashcache.sqlite"

@@ -431,6 +431,7 @@ class Run:
         *,
         reference: bool,
     ) -> ArtifactVersion:
+        from mltrail.artifacts.hashcache import hash_cache_path
         from mltrail.artifacts.names import validate_name
         from mltrail.artifacts.ops import log_files, metadata_dict
 
@@ -440,7 +441,7 @@ class Run:
         alias_list = tuple(validate_name(a, "alias") for a in (aliases or ()))
         meta = metadata_dict(metadata)
         digest, size, count = log_files(
-            self._objects(), path, reference=reference, hash_cache=_hash_cache(self._store.uri)
+            self._objects(), path, reference=reference, hash_cache=hash_cache_path(self._store.uri)
         )
         return self._store.create_artifact_version(  # type: ignore[attr-defined, no-any-return]
             project=self.project, name=name, type=type, digest=digest, size=size,
@@ -711,9 +712,3 @@ def normalize_tags(tags: Mapping[str, Any] | list[str] | tuple[str, ...] | None)
     if isinstance(tags, str):
         tags = [tags]
     return {check_key(t, "tag"): "" for t in tags}
-
-
-def _hash_cache(uri: str) -> Path:
-    from mltrail.config import local_dir
-
-    return local_dir(uri) / "hashcache.sqlite"

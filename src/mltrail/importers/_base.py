@@ -218,13 +218,13 @@ class RunWriter:
         type: str = "file",
         metadata: Mapping[str, Any] | None = None,
     ) -> ArtifactVersion:
+        from mltrail.artifacts.hashcache import hash_cache_path
         from mltrail.artifacts.ops import log_files, metadata_dict
-        from mltrail.config import local_dir
 
         objects = self.client._objects()
         hash_cache = None
         if self.client.uri.startswith("sqlite:///"):
-            hash_cache = local_dir(self.client.uri) / "hashcache.sqlite"
+            hash_cache = hash_cache_path(self.client.uri)
         digest, size, count = log_files(objects, Path(path), hash_cache=hash_cache)
         version: ArtifactVersion = self.store.create_artifact_version(
             project=project, name=name, type=type, digest=digest, size=size, file_count=count,

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mltrail.artifacts.hashcache import HashCache
+from mltrail.artifacts.hashcache import HashCache, hash_cache_path
 from mltrail.errors import MltrailError, StageFailed
 from mltrail.objects.hashing import hash_bytes, hash_file
 from mltrail.pipelines.dag import Dag, build_dag, select, topo_order
@@ -213,9 +213,9 @@ def cache_key(pipeline: Pipeline, stage: Stage, cache: HashCache | None = None) 
 
 
 def _hash_cache(uri: str | None) -> HashCache:
-    from mltrail.config import local_dir, resolve_uri
+    from mltrail.config import resolve_uri
 
-    return HashCache(local_dir(resolve_uri(uri)) / "hashcache.sqlite")
+    return HashCache(hash_cache_path(resolve_uri(uri)))
 
 
 def plan(
